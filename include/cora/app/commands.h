@@ -1,0 +1,34 @@
+// The `cora` subcommands as library functions (tools/cora.cpp only parses arguments).
+// Each returns the process exit code and throws cora::Error / cora::UsageError on failure.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cora::app {
+
+struct TrainArgs {
+  std::string config;                ///< JSON config file
+  std::string out;                   ///< run directory
+  std::vector<std::string> overrides;  ///< key.path=value
+  bool resume = false;
+};
+int train(const TrainArgs& a);
+
+struct EvalArgs {
+  std::string run;
+  std::string split = "test";
+};
+int eval(const EvalArgs& a);
+
+struct BenchArgs {
+  std::string what;  ///< cf (more targets arrive with their subsystems)
+  std::string config;
+  std::vector<std::string> overrides;
+};
+int bench(const BenchArgs& a);
+
+/// Markdown table of every config key (`cora config-keys`).
+int config_keys();
+
+}  // namespace cora::app

@@ -1,0 +1,61 @@
+// The collaborative-filtering interface: MF, LightGCN and SASRec behind one module type.
+// CF methods train these; LLM methods (CoRA, CoLLM) load a finished run and use the frozen
+// per-row user representation and item representation. Scores are dot products (logits).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "cora/config/config.h"
+#include "cora/data/split.h"
+
+namespace cora::cf {
+
+/// Rows of one split as tensors (CPU, int64 ids, float labels).
+struct Rows {
+  torch::Tensor uid;    // [N]
+  torch::Tensor iid;    // [N]
+  torch::Tensor label;  // [N] float
+  torch::Tensor hist;   // [N, L] last L history items, left-padded with 0 (undefined if L = 0)
+  int64_t size() const { return uid.size(0); }
+  Rows index(const torch::Tensor& idx) const;  ///< rows idx, same device
+  Rows to(const torch::Device& d) const;
+};
+/// Builds Rows; `max_len` = 0 skips the history tensor.
+Rows make_rows(const data::Split& split, int64_t max_len);
+
+/// Interface every CF model implements. Ids outside the model's tables (e.g. a split prepared
+/// later) fall back to a zero representation, so their score is 0 (documented in README).
+class CfModelImpl : public torch::nn::Module {
+ public:
+  /// Per-row user representation [B, D]: a table lookup (MF, LightGCN) or the encoding of the
+  /// row's history (SASRec; an empty history has a defined, finite representation).
+  virtual torch::Tensor user_repr(const Rows& b) = 0;
+  /// Item representation [B, D].
+  virtual torch::Tensor item_repr(const torch::Tensor& iid) = 0;
+  /// Logits [B] = <user_repr, item_repr>.
+  virtual torch::Tensor score(const Rows& b);
+  /// History length the model reads (0 = none).
+  virtual int64_t history_len() const { return 0; }
+  virtual int64_t dim() const = 0;
+  virtual std::string kind() const = 0;
+  int64_t n_users() const { return n_users_; }
+  int64_t n_items() const { return n_items_; }
+
+ protected:
+  CfModelImpl(int64_t n_users, int64_t n_items) : n_users_(n_users), n_items_(n_items) {}
+  int64_t n_users_, n_items_;
+};
+using CfModel = std::shared_ptr<CfModelImpl>;
+
+/// Rows of `table` at `ids` [B] → [B, D]; ids >= table rows give zero rows (the fallback).
+torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids);
+
+/// Builds an untrained model of `method` (mf | lightgcn | sasrec) sized for the dataset.
+/// LightGCN's graph is built from `train`'s positive rows.
+CfModel make_model(const std::string& method, const config::CfConfig& cfg, int64_t n_users,
+                   int64_t n_items, const data::Split& train);
+
+}  // namespace cora::cf

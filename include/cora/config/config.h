@@ -1,0 +1,75 @@
+// cora's run configuration: JSON files parsed once into typed structs.
+// Every key is declared once in the field table (config.cpp) with its type, default and doc;
+// unknown keys, wrong types and out-of-range values are errors naming the key and the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cora::config {
+
+/// Where the split lives (`prepare`'s output or ../shared/data/ml-1m-collm).
+struct DataConfig {
+  std::string dir;  ///< split directory: items.tsv, {train,valid,valid_small,test}.tsv
+};
+
+/// The collaborative-filtering model: trained by CF methods, frozen source for LLM methods.
+struct CfConfig {
+  std::string run;         ///< finished CF run directory (LLM methods only)
+  int64_t dim = 256;       ///< embedding size (paper: 256)
+  int64_t layers = 2;      ///< LightGCN propagation layers / SASRec transformer blocks
+  int64_t heads = 1;       ///< SASRec attention heads
+  int64_t max_len = 25;    ///< SASRec history length (most recent items, left-padded)
+  double dropout = 0.2;    ///< SASRec dropout
+  double init_std = 0.1;   ///< N(0, init_std) embedding init (MF reference: 1.0, nn.Embedding)
+};
+
+/// The frozen decoder LLM (LLM methods).
+struct LlmConfig {
+  std::string dir;           ///< Hugging Face checkpoint directory
+  bool random_init = false;  ///< random weights of the checkpoint's shape (benchmarks, tests)
+};
+
+/// The optimisation loop shared by every method.
+struct TrainConfig {
+  uint64_t seed = 0;                     ///< seeds init, data order and dropout
+  double lr = 1e-3;                      ///< peak learning rate
+  double weight_decay = 0.0;             ///< Adam L2 (CF) / AdamW decoupled (LLM methods)
+  int64_t batch_size = 2048;             ///< rows per optimiser step
+  int64_t eval_batch_size = 8192;        ///< rows per forward pass at evaluation
+  int64_t epochs = 1000;                 ///< maximum number of epochs
+  int64_t iterations = 0;                ///< steps per "epoch" (0 = one pass over train)
+  int64_t patience = 100;                ///< epochs without improvement before stopping
+  std::string selection_metric = "auc";  ///< auc | uauc, on the validation split
+  std::string valid_split = "valid";     ///< valid | valid_small: the split used for selection
+};
+
+struct Config {
+  std::string method;           ///< mf | lightgcn | sasrec | icl | tallrec | collm | cora
+  DataConfig data;
+  CfConfig cf;
+  LlmConfig llm;
+  TrainConfig train;
+  std::string device = "auto";  ///< cpu | cuda | auto
+  int64_t threads = 0;          ///< intra-op threads (0 = all cores)
+  std::string log_level = "info";
+
+  bool is_cf_method() const;
+};
+
+/// Parses a JSON config file, applies `key.path=value` overrides, validates; throws cora::Error.
+/// Relative paths (data.dir, cf.run, llm.dir) are resolved against the current directory.
+Config load(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// Same, from JSON text; `source` names it in errors.
+Config parse(const std::string& json_text, const std::string& source,
+             const std::vector<std::string>& overrides = {});
+
+/// The full resolved config as JSON text (config.resolved.json); parse(to_json(c)) == c.
+std::string to_json(const Config& c);
+
+/// Markdown table of every key: type, default, meaning (README / `cora train --help-config`).
+std::string describe_keys();
+
+}  // namespace cora::config

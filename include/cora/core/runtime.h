@@ -1,0 +1,32 @@
+// Process-wide runtime knobs: thread count, device choice, seeding, logging.
+// Torch-free: device names are strings here; src/ maps them to torch::Device.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+
+namespace cora {
+
+/// Sets intra-op threads (0 = all hardware threads). libtorch defaults to 1 here.
+void set_threads(int64_t threads);
+
+/// Intra-op threads in use.
+int64_t current_threads();
+
+/// "cpu" | "cuda" | "auto" → the resolved name ("cpu" or "cuda"); "cuda" without a GPU throws.
+std::string resolve_device(const std::string& requested);
+
+/// Seeds torch's global generator (CPU and CUDA).
+void seed_everything(uint64_t seed);
+
+/// spdlog to stderr with cora's pattern; level: trace|debug|info|warn|error.
+void init_logging(const std::string& level = "info");
+
+/// A one-line message for any exception (libtorch's without its C++ backtrace).
+std::string error_message(const std::exception& e);
+
+/// Seconds since an arbitrary steady epoch.
+double now_seconds();
+
+}  // namespace cora

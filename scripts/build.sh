@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds cora (Release, Ninja, ccache) into ${CORA_BUILD_DIR:-build}.
+# Extra arguments go to cmake, e.g. -DCMAKE_PREFIX_PATH=... for a PyTorch wheel's libtorch.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${CORA_BUILD_DIR:-$root/build}
+"$root/scripts/setup.sh"
+export CCACHE_BASEDIR="$root" CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+if [ ! -f "$build/build.ninja" ] || [ "$#" -gt 0 ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
+fi
+cmake --build "$build" -j "$(nproc)"

@@ -1,0 +1,249 @@
+// The config field table and its one validation pass.
+#include "cora/config/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <variant>
+
+#include "cora/core/error.h"
+#include "cora/io/files.h"
+
+namespace cora::config {
+namespace {
+using json = nlohmann::json;
+
+using Slot = std::variant<std::string*, int64_t*, uint64_t*, double*, bool*>;
+
+struct Field {
+  std::string key;
+  Slot slot;
+  std::string doc;
+  std::vector<std::string> choices;  // for strings; empty = free
+  bool is_path = false;
+  double min = -1e300;  // numeric lower bound (inclusive)
+};
+
+std::vector<Field> fields(Config& c) {
+  return {
+      {"method", &c.method, "which method to train",
+       {"mf", "lightgcn", "sasrec", "icl", "tallrec", "collm", "cora"}},
+      {"data.dir", &c.data.dir, "split directory (items.tsv, train/valid/valid_small/test.tsv)",
+       {}, true},
+      {"cf.run", &c.cf.run, "finished CF run directory (LLM methods)", {}, true},
+      {"cf.dim", &c.cf.dim, "CF embedding size", {}, false, 1},
+      {"cf.layers", &c.cf.layers, "LightGCN layers / SASRec blocks", {}, false, 0},
+      {"cf.heads", &c.cf.heads, "SASRec attention heads", {}, false, 1},
+      {"cf.max_len", &c.cf.max_len, "SASRec history length", {}, false, 1},
+      {"cf.dropout", &c.cf.dropout, "SASRec dropout probability", {}, false, 0},
+      {"cf.init_std", &c.cf.init_std, "std of the N(0, s) embedding init", {}, false, 0},
+      {"llm.dir", &c.llm.dir, "Hugging Face checkpoint directory", {}, true},
+      {"llm.random_init", &c.llm.random_init, "random weights of the checkpoint's shape"},
+      {"train.seed", &c.train.seed, "seed for init, data order and dropout"},
+      {"train.lr", &c.train.lr, "peak learning rate", {}, false, 0},
+      {"train.weight_decay", &c.train.weight_decay, "Adam L2 (CF) / AdamW decay (LLM)", {},
+       false, 0},
+      {"train.batch_size", &c.train.batch_size, "rows per optimiser step", {}, false, 1},
+      {"train.eval_batch_size", &c.train.eval_batch_size, "rows per evaluation forward", {},
+       false, 1},
+      {"train.epochs", &c.train.epochs, "maximum epochs", {}, false, 0},
+      {"train.iterations", &c.train.iterations, "steps per epoch (0 = one pass over train)", {},
+       false, 0},
+      {"train.patience", &c.train.patience, "epochs without improvement before stopping", {},
+       false, 1},
+      {"train.selection_metric", &c.train.selection_metric, "validation metric for selection",
+       {"auc", "uauc"}},
+      {"train.valid_split", &c.train.valid_split, "split used for selection",
+       {"valid", "valid_small"}},
+      {"device", &c.device, "compute device", {"cpu", "cuda", "auto"}},
+      {"threads", &c.threads, "intra-op threads (0 = all cores)", {}, false, 0},
+      {"log_level", &c.log_level, "logging level",
+       {"trace", "debug", "info", "warn", "error"}},
+  };
+}
+
+std::string type_name(const Slot& s) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) return "string";
+        if constexpr (std::is_same_v<T, int64_t>) return "integer";
+        if constexpr (std::is_same_v<T, uint64_t>) return "unsigned integer";
+        if constexpr (std::is_same_v<T, double>) return "number";
+        return "boolean";
+      },
+      s);
+}
+
+json slot_value(const Slot& s) {
+  return std::visit([](auto* p) { return json(*p); }, s);
+}
+
+// Assigns `v` to the field, checking its JSON type; `where` names the source in errors.
+void assign(const Field& f, const json& v, const std::string& where) {
+  auto bad = [&](const std::string& why) {
+    return Error::key(f.key, why + " (in " + where + ")");
+  };
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          if (!v.is_string()) throw bad("expected a string, got " + v.dump());
+          *p = v.get<std::string>();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!v.is_boolean()) throw bad("expected true or false, got " + v.dump());
+          *p = v.get<bool>();
+        } else if constexpr (std::is_same_v<T, double>) {
+          if (!v.is_number()) throw bad("expected a number, got " + v.dump());
+          *p = v.get<double>();
+          if (*p < f.min) throw bad("must be >= " + json(f.min).dump() + ", got " + v.dump());
+        } else {  // int64_t or uint64_t
+          if (!v.is_number_integer()) throw bad("expected an integer, got " + v.dump());
+          bool negative = !v.is_number_unsigned() && v.get<int64_t>() < 0;
+          if (negative && std::is_same_v<T, uint64_t>) throw bad("must be >= 0, got " + v.dump());
+          *p = v.get<T>();
+          if (static_cast<double>(*p) < f.min)
+            throw bad("must be >= " + json(static_cast<int64_t>(f.min)).dump() + ", got " +
+                      v.dump());
+        }
+      },
+      f.slot);
+  if (!f.choices.empty()) {
+    const auto& s = *std::get<std::string*>(f.slot);
+    bool ok = false;
+    for (const auto& c : f.choices) ok |= (c == s);
+    if (!ok) {
+      std::string list;
+      for (const auto& c : f.choices) list += (list.empty() ? "" : ", ") + c;
+      throw bad("'" + s + "' is not one of: " + list);
+    }
+  }
+}
+
+// Line number of byte offset `byte` (1-based) in `text`.
+int64_t line_of(const std::string& text, size_t byte) {
+  int64_t line = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) line += text[i] == '\n';
+  return line;
+}
+
+// Flattens nested objects into dotted keys, in document order.
+void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std::string, json>>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string k = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object())
+      flatten(*it, k, out);
+    else
+      out.emplace_back(k, *it);
+  }
+}
+
+std::string suggest(const std::vector<Field>& table, const std::string& key) {
+  std::string section = key.substr(0, key.find('.') == std::string::npos ? 0 : key.find('.') + 1);
+  std::string list;
+  for (const auto& f : table)
+    if (!section.empty() ? f.key.rfind(section, 0) == 0 : f.key.find('.') == std::string::npos)
+      list += (list.empty() ? "" : ", ") + f.key;
+  return list.empty() ? "" : " (hint: known keys here: " + list + ")";
+}
+
+}  // namespace
+
+bool Config::is_cf_method() const {
+  return method == "mf" || method == "lightgcn" || method == "sasrec";
+}
+
+Config parse(const std::string& text, const std::string& source,
+             const std::vector<std::string>& overrides) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error::at(source, line_of(text, e.byte), std::string("invalid JSON: ") + e.what());
+  }
+  if (!root.is_object()) throw Error::at(source, 1, "a config must be a JSON object");
+
+  Config c;
+  auto table = fields(c);
+  std::map<std::string, const Field*> by_key;
+  for (const auto& f : table) by_key[f.key] = &f;
+
+  std::vector<std::pair<std::string, json>> items;
+  flatten(root, "", items);
+  std::set<std::string> seen;
+  for (auto& [k, v] : items) {
+    auto it = by_key.find(k);
+    if (it == by_key.end())
+      throw Error::key(k, "unknown key in " + source + suggest(table, k));
+    assign(*it->second, v, source);
+    seen.insert(k);
+  }
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--set expects key.path=value, got '" + o + "'");
+    std::string k = o.substr(0, eq), raw = o.substr(eq + 1);
+    auto it = by_key.find(k);
+    if (it == by_key.end()) throw Error::key(k, "unknown key in --set" + suggest(table, k));
+    json v;
+    // Strings may be given bare (--set data.dir=/x); everything else as JSON.
+    if (std::holds_alternative<std::string*>(it->second->slot)) {
+      v = raw;
+      if (raw.size() >= 2 && raw.front() == '"') v = json::parse(raw, nullptr, false);
+      if (v.is_discarded()) v = raw;
+    } else {
+      v = json::parse(raw, nullptr, false);
+      if (v.is_discarded()) throw Error::key(k, "cannot parse --set value '" + raw + "'");
+    }
+    assign(*it->second, v, "--set");
+  }
+
+  if (c.method.empty()) throw Error::key("method", "missing (in " + source + ")");
+  if (c.data.dir.empty()) throw Error::key("data.dir", "missing (in " + source + ")");
+  if (!c.is_cf_method() && c.cf.run.empty())
+    throw Error::key("cf.run", "required for method '" + c.method + "' (in " + source + ")");
+  for (auto* p : {&c.data.dir, &c.cf.run, &c.llm.dir})
+    if (!p->empty()) *p = io::absolute(*p);
+  return c;
+}
+
+Config load(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse(io::read_file(path), path, overrides);
+}
+
+std::string to_json(const Config& c_in) {
+  Config c = c_in;
+  json root = json::object();
+  for (const auto& f : fields(c)) {
+    json* node = &root;
+    std::string k = f.key;
+    for (auto dot = k.find('.'); dot != std::string::npos; dot = k.find('.')) {
+      node = &(*node)[k.substr(0, dot)];
+      k = k.substr(dot + 1);
+    }
+    (*node)[k] = slot_value(f.slot);
+  }
+  return root.dump(2) + "\n";
+}
+
+std::string describe_keys() {
+  Config c;
+  std::ostringstream out;
+  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& f : fields(c)) {
+    out << "| `" << f.key << "` | " << type_name(f.slot) << " | `" << slot_value(f.slot).dump()
+        << "` | " << f.doc;
+    if (!f.choices.empty()) {
+      out << " (";
+      for (size_t i = 0; i < f.choices.size(); ++i) out << (i ? ", " : "") << f.choices[i];
+      out << ")";
+    }
+    out << " |\n";
+  }
+  return out.str();
+}
+
+}  // namespace cora::config

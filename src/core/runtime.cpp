@@ -1,0 +1,58 @@
+// Thread count, device resolution, seeding and logging set-up.
+#include "cora/core/runtime.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cora/core/error.h"
+
+namespace cora {
+
+void set_threads(int64_t threads) {
+  if (threads < 0) throw Error::key("threads", "must be >= 0 (0 = all cores), got " +
+                                                   std::to_string(threads));
+  int64_t n = threads == 0 ? std::max<int64_t>(1, std::thread::hardware_concurrency()) : threads;
+  torch::set_num_threads(static_cast<int>(n));
+}
+
+int64_t current_threads() { return torch::get_num_threads(); }
+
+std::string resolve_device(const std::string& requested) {
+  if (requested == "cpu") return "cpu";
+  if (requested == "cuda") {
+    if (!torch::cuda::is_available())
+      throw Error::key("device", "'cuda' requested but no CUDA device is available "
+                                 "(hint: use \"auto\" or \"cpu\", or a CUDA build of libtorch)");
+    return "cuda";
+  }
+  if (requested == "auto") return torch::cuda::is_available() ? "cuda" : "cpu";
+  throw Error::key("device", "must be one of cpu, cuda, auto; got '" + requested + "'");
+}
+
+void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
+
+void init_logging(const std::string& level) {
+  auto logger = spdlog::get("cora");
+  if (!logger) {
+    logger = spdlog::stderr_color_mt("cora");
+    spdlog::set_default_logger(logger);
+  }
+  spdlog::set_pattern("[%H:%M:%S.%e] %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+std::string error_message(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+double now_seconds() {
+  using clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+}
+
+}  // namespace cora

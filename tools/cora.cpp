@@ -1,0 +1,89 @@
+// The `cora` command: parses arguments with CLI11 and dispatches to cora::app from one table.
+// Exit codes: 0 ok, 1 failure, 2 usage error; errors print `error: ...` on stderr.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cora/app/commands.h"
+#include "cora/core/error.h"
+#include "cora/core/runtime.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  const char* help;
+  // Declares the options on `sub` and returns the action to run after parsing.
+  std::function<std::function<int()>(CLI::App* sub)> setup;
+};
+
+std::vector<Subcommand> table() {
+  using namespace cora::app;
+  return {
+      {"train", "train a config's method, select on validation, evaluate on test",
+       [](CLI::App* s) {
+         auto a = std::make_shared<TrainArgs>();
+         s->add_option("--config", a->config, "JSON config file")->required()->check(CLI::ExistingFile);
+         s->add_option("--out", a->out, "run directory")->required();
+         s->add_option("--set", a->overrides, "override a config key: key.path=value")
+             ->allow_extra_args(false);
+         s->add_flag("--resume", a->resume, "continue an interrupted run in --out");
+         return [a] { return train(*a); };
+       }},
+      {"eval", "re-evaluate a finished run from its saved state (AUC, UAUC, warm/cold)",
+       [](CLI::App* s) {
+         auto a = std::make_shared<EvalArgs>();
+         s->add_option("--run", a->run, "run directory")->required()->check(CLI::ExistingDirectory);
+         s->add_option("--split", a->split, "valid | valid_small | test")
+             ->check(CLI::IsMember({"valid", "valid_small", "test", "train"}));
+         return [a] { return eval(*a); };
+       }},
+      {"bench", "benchmarks; prints one JSON object per measurement",
+       [](CLI::App* s) {
+         auto a = std::make_shared<BenchArgs>();
+         s->add_option("what", a->what, "cf")->required();
+         s->add_option("--config", a->config, "JSON config file")->check(CLI::ExistingFile);
+         s->add_option("--set", a->overrides, "override a config key: key.path=value")
+             ->allow_extra_args(false);
+         return [a] { return bench(*a); };
+       }},
+      {"config-keys", "print every config key with its type, default and meaning",
+       [](CLI::App*) { return [] { return config_keys(); }; }},
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cora: collaborative information written into a frozen LLM's weights (CoRA)"};
+  app.require_subcommand(1);
+  std::function<int()> action;
+  for (const auto& cmd : table()) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.help);
+    auto run = cmd.setup(sub);
+    sub->callback([&action, run] { action = run; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    return action();
+  } catch (const cora::UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << cora::error_message(e) << "\n";
+    return 1;
+  }
+}
