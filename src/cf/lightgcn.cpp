@@ -79,7 +79,7 @@ torch::Tensor LightGcnImpl::item_repr(const torch::Tensor& iid) {
 
 torch::Tensor LightGcnImpl::score(const Rows& b) {
   auto [users, items] = propagate();
-  return (gather_rows(users, b.uid) * gather_rows(items, b.iid)).sum(-1);  // [B]
+  return gathered_dot(users, b.uid, items, b.iid);  // [B]
 }
 
 }  // namespace cora::cf

@@ -17,10 +17,15 @@ MfImpl::MfImpl(const config::CfConfig& cfg, int64_t n_users, int64_t n_items)
   }
 }
 
-torch::Tensor MfImpl::user_repr(const Rows& b) { return gather_rows(user_embedding->weight, b.uid); }
+torch::Tensor MfImpl::user_repr(const Rows& b) { return gather_rows(user_embedding->weight, b.uid, true); }
 
 torch::Tensor MfImpl::item_repr(const torch::Tensor& iid) {
-  return gather_rows(item_embedding->weight, iid);
+  return gather_rows(item_embedding->weight, iid, true);
+}
+
+torch::Tensor MfImpl::score(const Rows& b) {
+  // Fused <P[u], Q[i]> with row-sparse gradients for the fused Adam.
+  return gathered_dot(user_embedding->weight, b.uid, item_embedding->weight, b.iid, true);
 }
 
 }  // namespace cora::cf

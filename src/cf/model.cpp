@@ -41,14 +41,12 @@ torch::Tensor CfModelImpl::score(const Rows& b) {
   return (user_repr(b) * item_repr(b.iid)).sum(-1);  // [B]
 }
 
-torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids) {
+torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids, bool sparse_grad) {
   const int64_t n = table.size(0);
-  auto known = ids < n;                                  // [B]
+  auto known = ids < n;  // [...]
   auto safe = torch::where(known, ids, torch::zeros_like(ids));
-  auto rows = table.index_select(0, safe.reshape(-1));  // [B*, D]
-  auto shape = ids.sizes().vec();
-  shape.push_back(table.size(1));
-  rows = rows.view(shape);  // [..., D]
+  // Row 0 is padding: it receives no gradient (nn.Embedding's padding_idx semantics).
+  auto rows = torch::embedding(table, safe, /*padding_idx=*/0, false, sparse_grad);  // [..., D]
   return rows * known.unsqueeze(-1).to(rows.scalar_type());
 }
 

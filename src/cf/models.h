@@ -11,6 +11,7 @@ class MfImpl : public CfModelImpl {
   MfImpl(const config::CfConfig& cfg, int64_t n_users, int64_t n_items);
   torch::Tensor user_repr(const Rows& b) override;
   torch::Tensor item_repr(const torch::Tensor& iid) override;
+  torch::Tensor score(const Rows& b) override;  // fused gathered dot, sparse row gradients
   int64_t dim() const override { return user_embedding->weight.size(1); }
   std::string kind() const override { return "mf"; }
   torch::nn::Embedding user_embedding{nullptr}, item_embedding{nullptr};

@@ -178,7 +178,8 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
     } else {
       ++prog.bad_epochs;
     }
-    bool stop = prog.bad_epochs >= tc.patience || epoch + 1 >= tc.epochs;
+    bool stop = (prog.bad_epochs >= tc.patience && epoch + 1 >= tc.min_epochs) ||
+                epoch + 1 >= tc.epochs;
     if (now_seconds() - last_log > 5 || stop || epoch == 0) {
       spdlog::info("epoch {:4d} step {:6d} loss {:.4f} valid auc {:.4f} uauc {:.4f} | best {:.4f} "
                    "@ {} | {:.1f}s",

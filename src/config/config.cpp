@@ -54,6 +54,8 @@ std::vector<Field> fields(Config& c) {
        false, 0},
       {"train.patience", &c.train.patience, "epochs without improvement before stopping", {},
        false, 1},
+      {"train.min_epochs", &c.train.min_epochs, "no early stop before this many epochs", {},
+       false, 0},
       {"train.selection_metric", &c.train.selection_metric, "validation metric for selection",
        {"auc", "uauc"}},
       {"train.valid_split", &c.train.valid_split, "split used for selection",

@@ -39,6 +39,23 @@ TEST(Adam, FusedMatchesReferenceForAdamAndAdamW) {
   }
 }
 
+TEST(Adam, SparseRowGradientEqualsDense) {
+  torch::manual_seed(2);
+  auto a = torch::randn({10, 6}).requires_grad_();
+  auto b = a.detach().clone().requires_grad_();
+  Adam oa({a}, {.weight_decay = 0.05}), ob({b}, {.weight_decay = 0.05});
+  for (int t = 0; t < 3; ++t) {
+    auto idx = torch::tensor({3, 7, 3, 0}, torch::kInt64);  // duplicate row 3
+    auto vals = torch::randn({4, 6});
+    a.mutable_grad() = torch::sparse_coo_tensor(idx.unsqueeze(0), vals, {10, 6});
+    b.mutable_grad() = torch::zeros({10, 6}).index_add_(0, idx, vals);
+    oa.step(0.01);
+    ob.step(0.01);
+    oa.zero_grad();
+  }
+  EXPECT_TRUE(torch::allclose(a.detach(), b.detach(), 1e-6, 1e-7));
+}
+
 TEST(Adam, StateRoundTripContinuesIdentically) {
   torch::manual_seed(1);
   auto a = torch::randn({64}).requires_grad_();

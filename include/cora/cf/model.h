@@ -50,8 +50,16 @@ class CfModelImpl : public torch::nn::Module {
 };
 using CfModel = std::shared_ptr<CfModelImpl>;
 
-/// Rows of `table` at `ids` [B] → [B, D]; ids >= table rows give zero rows (the fallback).
-torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids);
+/// Rows of `table` at `ids` [...] → [..., D]; ids >= table rows give zero rows (the fallback),
+/// and row 0 (padding) gets no gradient. `sparse_grad` makes a leaf table's gradient sparse
+/// (embedding rows only), which the fused Adam consumes without a dense gradient pass.
+torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids,
+                          bool sparse_grad = false);
+
+/// Scores [B] = <a[ia[b]], c[ic[b]]> with the same fallback and padding rules as gather_rows,
+/// fused on CPU fp32 (no [B, D] intermediates); differentiable w.r.t. a and c.
+torch::Tensor gathered_dot(const torch::Tensor& a, const torch::Tensor& ia, const torch::Tensor& c,
+                           const torch::Tensor& ic, bool sparse_grad = false);
 
 /// Builds an untrained model of `method` (mf | lightgcn | sasrec) sized for the dataset.
 /// LightGCN's graph is built from `train`'s positive rows.

@@ -41,6 +41,7 @@ struct TrainConfig {
   int64_t epochs = 1000;                 ///< maximum number of epochs
   int64_t iterations = 0;                ///< steps per "epoch" (0 = one pass over train)
   int64_t patience = 100;                ///< epochs without improvement before stopping
+  int64_t min_epochs = 0;                ///< never stop early before this many epochs
   std::string selection_metric = "auc";  ///< auc | uauc, on the validation split
   std::string valid_split = "valid";     ///< valid | valid_small: the split used for selection
 };

@@ -1,4 +1,5 @@
-// Adam / AdamW with a fused single-pass CPU fp32 kernel (the tensor-op path elsewhere).
+// Adam / AdamW with a fused single-pass CPU fp32 kernel (the tensor-op path elsewhere);
+// sparse (embedding-row) gradients are accepted.
 // Matches torch.optim.Adam (L2 added to the gradient) and torch.optim.AdamW (decoupled decay)
 // step for step; the per-parameter decay mask implements "no decay on biases and norms".
 #pragma once
@@ -9,6 +10,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace cora::kernels {
+struct AdamScalars;
+}
 
 namespace cora::train {
 
@@ -34,9 +39,12 @@ class Adam {
 
  private:
   std::vector<torch::Tensor> params_, m_, v_;
+  std::vector<std::vector<int32_t>> slots_;  // per row: slot in compact_ or -1 (sparse grads)
+  std::vector<torch::Tensor> compact_;       // coalesced sparse-gradient rows
   std::vector<bool> decay_;
   AdamOptions opt_;
   int64_t steps_ = 0;
+  void sparse_step(size_t k, const torch::Tensor& grad, const kernels::AdamScalars& sc);
 };
 
 }  // namespace cora::train

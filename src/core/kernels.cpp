@@ -1,0 +1,91 @@
+// Vectorised element loops for the optimizer and the gathered dot-product score.
+#include "core/kernels.h"
+
+#include <cmath>
+
+#define CORA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+namespace cora::kernels {
+
+CORA_CLONES void adam_update(float* __restrict p, const float* __restrict g, float* __restrict m,
+                             float* __restrict v, int64_t begin, int64_t end,
+                             const AdamScalars& s) {
+  const float b1 = s.beta1, b2 = s.beta2, eps = s.eps, l2 = s.l2, shrink = s.shrink,
+              step = s.step_size, bc2 = s.bc2_sqrt;
+  for (int64_t i = begin; i < end; ++i) {
+    float gi = g[i] + l2 * p[i];
+    float mi = b1 * m[i] + (1.f - b1) * gi;
+    float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * shrink - step * mi / (std::sqrt(vi) / bc2 + eps);
+  }
+}
+
+CORA_CLONES void adam_update_rows(float* __restrict p, float* __restrict m, float* __restrict v,
+                                  int64_t d, const int32_t* slot, const float* __restrict vals,
+                                  int64_t row_begin, int64_t row_end, const AdamScalars& s) {
+  const float b1 = s.beta1, b2 = s.beta2, eps = s.eps, l2 = s.l2, shrink = s.shrink,
+              step = s.step_size, bc2 = s.bc2_sqrt;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    float* pr = p + r * d;
+    float* mr = m + r * d;
+    float* vr = v + r * d;
+    if (slot[r] >= 0) {
+      const float* g = vals + static_cast<int64_t>(slot[r]) * d;
+      for (int64_t k = 0; k < d; ++k) {
+        float gi = g[k] + l2 * pr[k];
+        float mi = b1 * mr[k] + (1.f - b1) * gi;
+        float vi = b2 * vr[k] + (1.f - b2) * gi * gi;
+        mr[k] = mi;
+        vr[k] = vi;
+        pr[k] = pr[k] * shrink - step * mi / (std::sqrt(vi) / bc2 + eps);
+      }
+    } else {  // weight decay only
+      for (int64_t k = 0; k < d; ++k) {
+        float gi = l2 * pr[k];
+        float mi = b1 * mr[k] + (1.f - b1) * gi;
+        float vi = b2 * vr[k] + (1.f - b2) * gi * gi;
+        mr[k] = mi;
+        vr[k] = vi;
+        pr[k] = pr[k] * shrink - step * mi / (std::sqrt(vi) / bc2 + eps);
+      }
+    }
+  }
+}
+
+CORA_CLONES void gathered_dot(const float* __restrict a, int64_t na, const int64_t* ia,
+                              const float* __restrict c, int64_t nc, const int64_t* ic, int64_t d,
+                              float* __restrict out, int64_t begin, int64_t end) {
+  for (int64_t b = begin; b < end; ++b) {
+    const int64_t i = ia[b], j = ic[b];
+    if (i < 0 || i >= na || j < 0 || j >= nc) {
+      out[b] = 0.f;
+      continue;
+    }
+    const float* x = a + i * d;
+    const float* y = c + j * d;
+    float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t k = 0; k < d; ++k) acc += x[k] * y[k];
+    out[b] = acc;
+  }
+}
+
+CORA_CLONES void scaled_rows(const float* __restrict g, const float* __restrict c, int64_t nc,
+                             const int64_t* ic, int64_t d, float* __restrict out, int64_t begin,
+                             int64_t end) {
+  for (int64_t b = begin; b < end; ++b) {
+    const int64_t j = ic[b];
+    float* o = out + b * d;
+    if (j < 0 || j >= nc) {
+      for (int64_t k = 0; k < d; ++k) o[k] = 0.f;
+      continue;
+    }
+    const float* y = c + j * d;
+    const float s = g[b];
+    for (int64_t k = 0; k < d; ++k) o[k] = s * y[k];
+  }
+}
+
+}  // namespace cora::kernels
