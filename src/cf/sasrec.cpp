@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "cf/models.h"
+#include "cora/core/dropout.h"
 
 namespace cora::cf {
 namespace nn = torch::nn;
@@ -43,29 +44,36 @@ torch::Tensor SasRecImpl::user_repr(const Rows& b) {
   auto keep = (b.hist > 0).unsqueeze(-1).to(item_emb->weight.scalar_type());  // [B, T, 1]
   auto x = gather_rows(item_emb->weight, b.hist) * std::sqrt(static_cast<double>(D));
   x = x + pos_emb->weight.unsqueeze(0);                                        // [B, T, D]
-  x = torch::dropout(x, dropout_, is_training()) * keep;
+  x = cora::dropout(x, dropout_, is_training()) * keep;
   auto causal = torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
                     .tril()
                     .logical_not();  // [T, T] true = masked
-  for (const auto& m : *blocks) {
-    auto& blk = *m->as<BlockImpl>();
-    auto q_in = blk.attn_norm(x);                                             // [B, T, D]
+  const int64_t n_blocks = static_cast<int64_t>(blocks->size());
+  for (int64_t l = 0; l < n_blocks; ++l) {
+    auto& blk = *(*blocks)[l]->as<BlockImpl>();
+    // Only the last position's output is read, so the last block computes queries, the
+    // output projection and the FFN for position T-1 alone (keys/values still span all T).
+    const bool last = l == n_blocks - 1;
+    const int64_t Tq = last ? 1 : T;
+    auto x_q = last ? x.narrow(1, T - 1, 1) : x;                              // [B, Tq, D]
+    auto q_in = blk.attn_norm(x_q);                                           // [B, Tq, D]
     auto w = blk.qkv->weight;                                                 // [3D, D]
     auto bias = blk.qkv->bias;
-    auto q = torch::linear(q_in, w.narrow(0, 0, D), bias.narrow(0, 0, D));    // [B, T, D]
-    auto kv = torch::linear(x, w.narrow(0, D, 2 * D), bias.narrow(0, D, 2 * D));
+    auto q = torch::linear(q_in, w.narrow(0, 0, D), bias.narrow(0, 0, D));    // [B, Tq, D]
+    auto kv = torch::linear(x, w.narrow(0, D, 2 * D), bias.narrow(0, D, 2 * D));  // [B, T, 2D]
     auto k = kv.narrow(-1, 0, D), v = kv.narrow(-1, D, D);
-    auto split = [&](const torch::Tensor& t) { return t.reshape({B, T, H, Dh}).transpose(1, 2); };
-    auto att = torch::matmul(split(q), split(k).transpose(-2, -1)) / std::sqrt(double(Dh));
-    att = att.masked_fill(causal, -std::numeric_limits<float>::infinity()).softmax(-1);
-    att = torch::dropout(att, dropout_, is_training());                       // [B, H, T, T]
-    auto o = torch::matmul(att, split(v)).transpose(1, 2).reshape({B, T, D});
-    x = q_in + blk.out(o);                                                    // Q + MHA(Q, x, x)
-    x = blk.ffn_norm(x);
-    auto f = torch::dropout(torch::relu(blk.fc1(x)), dropout_, is_training());
-    x = (x + torch::dropout(blk.fc2(f), dropout_, is_training())) * keep;
+    auto heads = [&](const torch::Tensor& t, int64_t len) {
+      return t.reshape({B, len, H, Dh}).transpose(1, 2);                      // [B, H, len, Dh]
+    };
+    auto att = torch::matmul(heads(q, Tq), heads(k, T).transpose(-2, -1)) / std::sqrt(double(Dh));
+    if (!last) att = att.masked_fill(causal, -std::numeric_limits<float>::infinity());
+    att = cora::dropout(att.softmax(-1), dropout_, is_training());           // [B, H, Tq, T]
+    auto o = torch::matmul(att, heads(v, T)).transpose(1, 2).reshape({B, Tq, D});
+    auto y = blk.ffn_norm(q_in + blk.out(o));                                 // Q + MHA(Q, x, x)
+    auto f = cora::dropout(torch::relu(blk.fc1(y)), dropout_, is_training());
+    x = (y + cora::dropout(blk.fc2(f), dropout_, is_training())) * (last ? keep.narrow(1, T - 1, 1) : keep);
   }
-  return last_norm(x.select(1, T - 1));  // [B, D]: last position = most recent item
+  return last_norm(x.select(1, x.size(1) - 1));  // [B, D]: last position = most recent item
 }
 
 }  // namespace cora::cf

@@ -150,12 +150,20 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
     double loss_sum = 0, t_ep = now_seconds();
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       int64_t begin = (s * tc.batch_size) % N, n = std::min(tc.batch_size, N - begin);
-      auto b = train_rows.index(perm.narrow(0, begin, n)).to(device);
-      auto loss = torch::binary_cross_entropy_with_logits(model->score(b), b.label);
+      auto batch = train_rows.index(perm.narrow(0, begin, n)).to(device);
+      // Mean BCE over the batch, accumulated over micro-batches (same gradient, less memory).
+      const int64_t mb = tc.micro_batch_size > 0 ? tc.micro_batch_size : n;
       opt.zero_grad();
-      loss.backward();
+      double batch_loss = 0;
+      for (int64_t m0 = 0; m0 < n; m0 += mb) {
+        auto b = batch.index(torch::arange(m0, std::min(n, m0 + mb), torch::kInt64).to(device));
+        auto loss = torch::binary_cross_entropy_with_logits(model->score(b), b.label,
+                                                            {}, {}, at::Reduction::Sum) / n;
+        loss.backward();
+        batch_loss += loss.item<double>();
+      }
       opt.step(tc.lr);
-      loss_sum += loss.item<double>();
+      loss_sum += batch_loss;
       rows_seen += n;
       ++prog.step;
     }

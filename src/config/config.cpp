@@ -47,6 +47,8 @@ std::vector<Field> fields(Config& c) {
       {"train.weight_decay", &c.train.weight_decay, "Adam L2 (CF) / AdamW decay (LLM)", {},
        false, 0},
       {"train.batch_size", &c.train.batch_size, "rows per optimiser step", {}, false, 1},
+      {"train.micro_batch_size", &c.train.micro_batch_size,
+       "rows per forward/backward chunk; gradients accumulate (0 = whole batch)", {}, false, 0},
       {"train.eval_batch_size", &c.train.eval_batch_size, "rows per evaluation forward", {},
        false, 1},
       {"train.epochs", &c.train.epochs, "maximum epochs", {}, false, 0},

@@ -1,6 +1,7 @@
 // Vectorised element loops for the optimizer and the gathered dot-product score.
 #include "core/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 
 #define CORA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -85,6 +86,27 @@ CORA_CLONES void scaled_rows(const float* __restrict g, const float* __restrict 
     const float* y = c + j * d;
     const float s = g[b];
     for (int64_t k = 0; k < d; ++k) o[k] = s * y[k];
+  }
+}
+
+static inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+CORA_CLONES void dropout_apply(const float* __restrict x, float* __restrict y, int64_t begin,
+                               int64_t end, uint64_t seed, uint32_t threshold, float scale) {
+  int64_t i = begin;
+  while (i < end) {
+    const int64_t block = i >> 2;
+    const uint64_t r = splitmix64(seed ^ (static_cast<uint64_t>(block) * 0xD1B54A32D192ED03ull));
+    const int64_t stop = std::min<int64_t>(end, (block + 1) << 2);
+    for (; i < stop; ++i) {
+      const uint32_t u = static_cast<uint32_t>(r >> (16 * (i & 3))) & 0xFFFFu;
+      y[i] = u >= threshold ? x[i] * scale : 0.f;
+    }
   }
 }
 

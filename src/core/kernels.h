@@ -32,4 +32,10 @@ void gathered_dot(const float* a, int64_t na, const int64_t* ia, const float* c,
 void scaled_rows(const float* g, const float* c, int64_t nc, const int64_t* ic, int64_t d,
                  float* out, int64_t begin, int64_t end);
 
+/// Counter-based dropout: y[i] = x[i] · scale if u(seed, i) >= threshold else 0, where u is a
+/// 16-bit uniform derived from splitmix64(seed, i / 4). Same mask for the same (seed, i),
+/// whatever the thread split, so the backward pass regenerates it instead of storing it.
+void dropout_apply(const float* x, float* y, int64_t begin, int64_t end, uint64_t seed,
+                   uint32_t threshold, float scale);
+
 }  // namespace cora::kernels

@@ -37,6 +37,7 @@ struct TrainConfig {
   double lr = 1e-3;                      ///< peak learning rate
   double weight_decay = 0.0;             ///< Adam L2 (CF) / AdamW decoupled (LLM methods)
   int64_t batch_size = 2048;             ///< rows per optimiser step
+  int64_t micro_batch_size = 0;          ///< rows per forward/backward chunk (0 = whole batch)
   int64_t eval_batch_size = 8192;        ///< rows per forward pass at evaluation
   int64_t epochs = 1000;                 ///< maximum number of epochs
   int64_t iterations = 0;                ///< steps per "epoch" (0 = one pass over train)
