@@ -1,0 +1,60 @@
+// The `cora` binary's contract: exit codes (0 ok, 1 failure, 2 usage) and `error: ...` messages.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "synthetic.h"
+#include "test_util.h"
+
+namespace {
+using cora::testing::TempDir;
+using cora::testing::write_text;
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  const char* bin = std::getenv("CORA_BIN");
+  std::string cmd = std::string(bin ? bin : "./cora") + " " + args + " 2>&1";
+  Result r{-1, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(Cli, ExitCodesAndErrorMessages) {
+  TempDir t;
+  cora::testing::write_planted_split(t.file("data"));
+  write_text(t.file("bad.json"), R"({"method": "mf", "data": {"dir": ")" + t.file("data") +
+                                     R"("}, "train": {"epochz": 3}})");
+  auto r = run("train --config " + t.file("bad.json") + " --out " + t.file("run"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("error: config key 'train.epochz': unknown key in"), std::string::npos) << r.out;
+
+  r = run("train --out " + t.file("run"));  // missing --config
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
+
+  r = run("frobnicate");
+  EXPECT_EQ(r.code, 2) << r.out;
+
+  write_text(t.file("ok.json"), R"({"method": "mf", "data": {"dir": ")" + t.file("data") +
+                                    R"("}, "cf": {"dim": 8}, "train": {"epochs": 2}, "log_level": "warn"})");
+  r = run("train --config " + t.file("ok.json") + " --out " + t.file("run") + " --set train.lr=0.01");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"selection_metric\": \"auc\""), std::string::npos) << r.out;
+  r = run("eval --run " + t.file("run") + " --split valid_small");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"split\": \"valid_small\""), std::string::npos) << r.out;
+}
+
+}  // namespace
