@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
 #include "cora/io/files.h"
@@ -56,6 +58,20 @@ uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
 }
 
 }  // namespace
+
+void export_representations(CfModelImpl& model, const std::string& path) {
+  torch::NoGradGuard ng;
+  model.eval();
+  auto all_items = torch::arange(model.n_items(), torch::kInt64).to(model.parameters()[0].device());
+  Named t{{"item", model.item_repr(all_items)}};
+  if (model.history_len() == 0) {  // table models: one representation per user
+    Rows r;
+    r.uid = torch::arange(model.n_users(), torch::kInt64).to(all_items.device());
+    t.emplace_back("user", model.user_repr(r));
+  }
+  io::make_dirs(std::filesystem::path(path).parent_path().string());
+  io::save_safetensors(path, t, meta(model, -1));
+}
 
 std::vector<float> predict(CfModelImpl& model, const Rows& rows, int64_t batch_size,
                            const torch::Device& device) {
@@ -219,6 +235,7 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
     run.write_eval(*res, *split, scores);
   }
   run.write_final(sum.valid, sum.test, prog, tc.selection_metric, cfg.method);
+  export_representations(*model, run.path() + "/export/cf_repr.safetensors");
   sum.best_epoch = prog.best_epoch;
   sum.best_step = prog.best_step;
   sum.epochs_run = prog.epoch + 1;

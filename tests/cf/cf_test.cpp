@@ -34,12 +34,18 @@ TEST_P(EveryCfModel, LearnsPlantedStructure) {
   EXPECT_GE(s.test.uauc, 0.80) << GetParam();
   for (auto f : {"config.resolved.json", "metrics.jsonl", "metrics.json", "eval/test.json",
                  "eval/test_scores.tsv", "ckpt/best.safetensors", "ckpt/latest.safetensors",
-                 "ckpt/progress.json"})
+                 "ckpt/progress.json", "export/cf_repr.safetensors"})
     EXPECT_TRUE(io::exists(t.file("run/") + f)) << f;
   // cora eval recomputes the same numbers from the saved weights.
   auto again = evaluate_run(t.file("run"), "test");
   EXPECT_DOUBLE_EQ(again.auc, s.test.auc);
   EXPECT_DOUBLE_EQ(again.uauc, s.test.uauc);
+  // The frozen model loaded for LLM methods scores exactly as the run did.
+  auto data = data::load_dataset(t.file("data"));
+  auto frozen = load_run(t.file("run"), data, torch::kCPU);
+  for (auto& p : frozen->parameters()) EXPECT_FALSE(p.requires_grad());
+  auto scores = predict(*frozen, make_rows(data.test, frozen->history_len()), 4096, torch::kCPU);
+  EXPECT_DOUBLE_EQ(eval::auc(scores, data.test.label), s.test.auc);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, EveryCfModel, ::testing::Values("mf", "lightgcn", "sasrec"));

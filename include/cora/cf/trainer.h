@@ -25,6 +25,10 @@ struct TrainSummary {
 /// ckpt/ (bitwise-identical to an uninterrupted run with the same seed and threads).
 TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool resume);
 
+/// Writes `item` [n_items, D] and, for table models (MF, LightGCN), `user` [n_users, D]; SASRec's
+/// user representation depends on each row's history, so LLM methods get it from load_run().
+void export_representations(CfModelImpl& model, const std::string& path);
+
 /// Logits for every row of `rows` (eval mode, no grad), batched.
 std::vector<float> predict(CfModelImpl& model, const Rows& rows, int64_t batch_size,
                            const torch::Device& device);
