@@ -1,0 +1,222 @@
+// The LLaMA forward pass, top to bottom. Shapes: B batch, T tokens, D hidden, H query heads,
+// Hkv key/value heads, Dh head dim, F intermediate, V vocabulary.
+#include "cora/llm/model.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+#include "cora/core/error.h"
+
+namespace cora::llm {
+namespace nn = torch::nn;
+
+const char* proj_name(Proj p) {
+  static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                "gate_proj", "up_proj", "down_proj"};
+  return names[static_cast<int>(p)];
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto xf = x.to(torch::kFloat32);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * y.to(x.scalar_type());
+}
+
+namespace {
+nn::Linear linear(int64_t in, int64_t out) { return nn::Linear(nn::LinearOptions(in, out).bias(false)); }
+}  // namespace
+
+AttentionImpl::AttentionImpl(const LlamaConfig& c) {
+  const int64_t D = c.hidden_size, Dkv = c.num_key_value_heads * c.head_dim();
+  q_proj = register_module("q_proj", linear(D, D));
+  k_proj = register_module("k_proj", linear(D, Dkv));
+  v_proj = register_module("v_proj", linear(D, Dkv));
+  o_proj = register_module("o_proj", linear(D, D));
+}
+
+MlpImpl::MlpImpl(const LlamaConfig& c) {
+  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size));
+  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size));
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const LlamaConfig& c) {
+  self_attn = register_module("self_attn", Attention(c));
+  mlp = register_module("mlp", Mlp(c));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaBodyImpl::LlamaBodyImpl(const LlamaConfig& c) {
+  embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", nn::ModuleList());
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) layers->push_back(DecoderLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaImpl::LlamaImpl(LlamaConfig c) : cfg_(std::move(c)) {
+  model = register_module("model", LlamaBody(cfg_));
+  lm_head = register_module("lm_head", linear(cfg_.hidden_size, cfg_.vocab_size));
+  tie_weights();
+}
+
+void LlamaImpl::tie_weights() {
+  // Shared storage, as HF ties them; lm_head.weight is then absent from checkpoints.
+  if (cfg_.tie_word_embeddings) lm_head->weight.set_data(model->embed_tokens->weight);
+}
+
+void LlamaImpl::init_random(uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& p : named_parameters()) {
+    if (p.key().find("norm") != std::string::npos)
+      p.value().fill_(1.0);
+    else
+      p.value().copy_(at::normal(0.0, 0.02, p.value().sizes(), gen).to(p.value().options()));
+  }
+  tie_weights();
+}
+
+void LlamaImpl::freeze() {
+  for (auto& p : parameters()) p.set_requires_grad(false);
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta) {
+  const int64_t Dh = x.size(-1);
+  auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, Dh, 2, torch::kFloat64) / Dh);  // [Dh/2]
+  auto freqs = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq.to(x.device());   // [B, T, Dh/2]
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                               // [B, 1, T, Dh]
+  auto cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
+  auto x1 = x.narrow(-1, 0, Dh / 2), x2 = x.narrow(-1, Dh / 2, Dh / 2);
+  auto rotated = torch::cat({-x2, x1}, -1);  // rotate_half
+  return x * cos + rotated * sin;
+}
+
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& mask) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, mask);
+#else
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * scale;  // [B, H, T, S]
+  if (mask.defined()) scores = scores + mask.to(torch::kFloat32);
+  return torch::matmul(scores.softmax(-1).to(v.scalar_type()), v);                   // [B, H, T, Dh]
+#endif
+}
+
+std::vector<torch::Tensor> LlamaImpl::project(int64_t layer, std::span<const Proj> projs,
+                                              std::span<const nn::Linear> weights,
+                                              const torch::Tensor& x, Adapter* adapter) {
+  // The choke point: frozen W0·x for every projection, then the adapter's deltas.
+  std::vector<torch::Tensor> outs;
+  outs.reserve(projs.size());
+  for (const auto& w : weights) outs.push_back(torch::nn::functional::linear(x, w->weight));
+  if (adapter) adapter->add_deltas(layer, projs, x, outs);
+  return outs;
+}
+
+torch::Tensor LlamaImpl::forward_hidden(const LlmInput& in) {
+  TORCH_CHECK(in.ids.dim() == 2, "ids must be [B, T]");
+  const int64_t B = in.ids.size(0), T = in.ids.size(1), H = cfg_.num_attention_heads,
+                Hkv = cfg_.num_key_value_heads, Dh = cfg_.head_dim(), rep = H / Hkv;
+  auto x = model->embed_tokens(in.ids);  // [B, T, D]
+  if (in.embeds) {
+    TORCH_CHECK(in.embeds->index.dim() == 2 && in.embeds->index.size(1) == 2,
+                "embedding override index must be [N, 2]");
+    auto flat = in.embeds->index.select(1, 0) * T + in.embeds->index.select(1, 1);  // [N]
+    x = x.reshape({B * T, -1}).index_copy(0, flat, in.embeds->values.to(x.scalar_type()))
+            .reshape({B, T, -1});
+  }
+  // Positions count real tokens (HF: cumsum(mask) - 1), so left padding keeps RoPE aligned.
+  torch::Tensor positions, mask;
+  auto opts = torch::TensorOptions().device(x.device());
+  auto causal = torch::ones({T, T}, opts.dtype(torch::kBool)).tril();  // [T, T]
+  if (in.mask.defined()) {
+    auto m = in.mask.to(torch::kInt64);
+    positions = (m.cumsum(-1) - 1).clamp_min(0);                                // [B, T]
+    auto allowed = causal.unsqueeze(0) & m.to(torch::kBool).unsqueeze(1);        // [B, T, T]
+    // A padded query row sees only itself, so its softmax stays finite (its output is unused).
+    allowed = allowed | torch::eye(T, opts.dtype(torch::kBool)).unsqueeze(0);
+    mask = torch::zeros({B, 1, T, T}, opts.dtype(x.scalar_type()))
+               .masked_fill(allowed.logical_not().unsqueeze(1),
+                            -std::numeric_limits<float>::infinity());
+  } else {
+    positions = torch::arange(T, opts.dtype(torch::kInt64)).unsqueeze(0).expand({B, T});
+    mask = torch::zeros({1, 1, T, T}, opts.dtype(x.scalar_type()))
+               .masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
+  }
+  static constexpr Proj kQkv[] = {Proj::q, Proj::k, Proj::v}, kO[] = {Proj::o},
+                        kGateUp[] = {Proj::gate, Proj::up}, kDown[] = {Proj::down};
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
+    auto& layer = *model->layers[l]->as<DecoderLayerImpl>();
+    auto& at = *layer.self_attn;
+    auto h = layer.input_layernorm(x);                                                  // [B, T, D]
+    std::array<nn::Linear, 3> qkv_w{at.q_proj, at.k_proj, at.v_proj};
+    auto qkv = project(l, kQkv, qkv_w, h, in.adapter);
+    auto q = qkv[0].view({B, T, H, Dh}).transpose(1, 2);                                // [B, H, T, Dh]
+    auto k = qkv[1].view({B, T, Hkv, Dh}).transpose(1, 2);                              // [B, Hkv, T, Dh]
+    auto v = qkv[2].view({B, T, Hkv, Dh}).transpose(1, 2);
+    q = apply_rope(q, positions, cfg_.rope_theta);
+    k = apply_rope(k, positions, cfg_.rope_theta);
+    if (rep > 1) {  // GQA: query head j reads key/value head j / rep
+      k = k.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
+      v = v.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
+    }
+    auto a = attention(q, k, v, mask).transpose(1, 2).reshape({B, T, H * Dh});          // [B, T, D]
+    std::array<nn::Linear, 1> o_w{at.o_proj};
+    x = x + project(l, kO, o_w, a, in.adapter)[0];
+    auto h2 = layer.post_attention_layernorm(x);
+    std::array<nn::Linear, 2> gu_w{layer.mlp->gate_proj, layer.mlp->up_proj};
+    auto gu = project(l, kGateUp, gu_w, h2, in.adapter);                                 // 2 × [B, T, F]
+    auto m = torch::silu(gu[0]) * gu[1];
+    std::array<nn::Linear, 1> d_w{layer.mlp->down_proj};
+    x = x + project(l, kDown, d_w, m, in.adapter)[0];                                    // SwiGLU
+  }
+  return x;
+}
+
+torch::Tensor LlamaImpl::hidden_at(const LlmInput& in, const torch::Tensor& pos) {
+  auto x = forward_hidden(in);  // [B, T, D]
+  const int64_t B = x.size(0);
+  auto p = pos.to(torch::kInt64).to(x.device());
+  auto flat = p.dim() == 1 ? p.unsqueeze(1) : p;  // [B, K]
+  auto rows = torch::arange(B, flat.options()).unsqueeze(1).expand_as(flat);
+  auto h = x.index({rows, flat});  // [B, K, D]
+  h = model->norm(h);
+  return p.dim() == 1 ? h.squeeze(1) : h;
+}
+
+torch::Tensor LlamaImpl::logits(const torch::Tensor& h, const torch::Tensor& rows) {
+  if (!rows.defined()) return torch::nn::functional::linear(h, lm_head->weight);
+  return torch::nn::functional::linear(h, lm_head->weight.index_select(0, rows.to(h.device())));
+}
+
+std::vector<int64_t> LlamaImpl::generate(const std::vector<int64_t>& prompt, int64_t max_new,
+                                         bool stop_at_eos) {
+  TORCH_CHECK(!prompt.empty(), "generate needs at least one prompt token");
+  torch::NoGradGuard ng;
+  eval();
+  auto device = lm_head->weight.device();
+  std::vector<int64_t> seq = prompt, out;
+  for (int64_t s = 0; s < max_new; ++s) {
+    if (static_cast<int64_t>(seq.size()) > cfg_.max_position_embeddings)
+      throw Error("generate: sequence longer than max_position_embeddings (" +
+                  std::to_string(cfg_.max_position_embeddings) + ")");
+    auto ids = torch::tensor(seq, torch::kInt64).unsqueeze(0).to(device);  // [1, T]
+    auto h = hidden_at({ids}, torch::tensor({static_cast<int64_t>(seq.size()) - 1}));
+    int64_t next = logits(h).argmax(-1).item<int64_t>();
+    out.push_back(next);
+    seq.push_back(next);
+    if (stop_at_eos && next == cfg_.eos_token_id) break;
+  }
+  return out;
+}
+
+}  // namespace cora::llm

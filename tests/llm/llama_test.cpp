@@ -1,0 +1,144 @@
+// The LLaMA core: the real stories260K checkpoint reproduces llama2.c's greedy ids, config
+// refusals, and the forward-pass invariants (padding, batching, frozen weights).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cora/io/files.h"
+#include "cora/io/safetensors.h"
+#include "cora/llm/loader.h"
+#include "test_util.h"
+
+namespace cora::llm {
+namespace {
+using cora::testing::error_of;
+using cora::testing::TempDir;
+using cora::testing::write_text;
+
+const std::string kStories = std::string(CORA_SHARED_DIR) + "/models/stories260K-hf";
+
+std::vector<int64_t> read_ids(const std::string& path) {
+  std::vector<int64_t> ids;
+  std::stringstream ss(io::read_file(path));
+  std::string tok;
+  while (std::getline(ss, tok, ',')) ids.push_back(std::stoll(tok));
+  return ids;
+}
+
+TEST(Llama, Stories260KGreedyMatchesLlama2c) {
+  if (!io::exists(kStories)) GTEST_SKIP() << "no ../shared/models/stories260K-hf";
+  Llama m = load_llama(kStories);
+  auto expected = read_ids(kStories + "/greedy_from_bos_64.txt");
+  ASSERT_EQ(expected.size(), 64u);
+  EXPECT_EQ(m->generate({1}, 64), expected);
+  for (auto& p : m->parameters()) EXPECT_FALSE(p.requires_grad());
+}
+
+LlamaConfig tiny_config() {
+  LlamaConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.vocab_size = 50;
+  c.max_position_embeddings = 64;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 500.0;
+  return c;
+}
+
+TEST(Llama, PaddedBatchEqualsSingleRows) {
+  Llama m(tiny_config());
+  m->init_random(1);
+  m->eval();
+  torch::NoGradGuard ng;
+  auto a = torch::tensor({1, 5, 7, 9, 11}, torch::kInt64);
+  auto b = torch::tensor({1, 4, 2}, torch::kInt64);
+  auto ha = m->hidden_at({a.unsqueeze(0)}, torch::tensor({4}));
+  auto hb = m->hidden_at({b.unsqueeze(0)}, torch::tensor({2}));
+  // Right padding (b padded at the end) and left padding (b padded at the start).
+  auto right = torch::stack({a, torch::cat({b, torch::zeros({2}, torch::kInt64)})});
+  auto right_mask = torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}});
+  auto hr = m->hidden_at({right, right_mask}, torch::tensor({4, 2}));
+  EXPECT_TRUE(torch::allclose(hr[0], ha[0], 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(hr[1], hb[0], 1e-5, 1e-6));
+  auto left = torch::stack({a, torch::cat({torch::zeros({2}, torch::kInt64), b})});
+  auto left_mask = torch::tensor({{1, 1, 1, 1, 1}, {0, 0, 1, 1, 1}});
+  auto hl = m->hidden_at({left, left_mask}, torch::tensor({4, 4}));
+  EXPECT_TRUE(torch::allclose(hl[1], hb[0], 1e-5, 1e-6));
+  EXPECT_TRUE(torch::isfinite(m->forward_hidden({left, left_mask})).all().item<bool>());
+}
+
+TEST(Llama, LogitRowsEqualFullLogits) {
+  Llama m(tiny_config());
+  m->init_random(2);
+  torch::NoGradGuard ng;
+  auto h = m->hidden_at({torch::tensor({{1, 3, 5}}, torch::kInt64)}, torch::tensor({2}));
+  auto rows = torch::tensor({7, 3}, torch::kInt64);
+  EXPECT_TRUE(torch::allclose(m->logits(h, rows), m->logits(h).index_select(1, rows)));
+}
+
+TEST(Llama, ConfigRefusesUnsupportedKeys) {
+  auto base = std::string(R"({"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 1,
+    "num_attention_heads": 4, "vocab_size": 10)");
+  auto err = [&](const std::string& extra) {
+    return error_of([&] { parse_config(base + extra + "}", "config.json"); });
+  };
+  EXPECT_EQ(err(""), "");
+  EXPECT_NE(err(R"(, "rope_scaling": {"type": "linear", "factor": 2})").find("'rope_scaling'"), std::string::npos);
+  EXPECT_NE(err(R"(, "hidden_act": "gelu")").find("'hidden_act'"), std::string::npos);
+  EXPECT_NE(err(R"(, "attention_bias": true)").find("'attention_bias'"), std::string::npos);
+  EXPECT_NE(err(R"(, "pretraining_tp": 2)").find("'pretraining_tp'"), std::string::npos);
+  EXPECT_NE(err(R"(, "head_dim": 16)").find("'head_dim'"), std::string::npos);
+  EXPECT_NE(err(R"(, "sliding_window": 16)").find("'sliding_window'"), std::string::npos);
+  EXPECT_NE(err(R"(, "architectures": ["GPT2LMHeadModel"])").find("'architectures'"), std::string::npos);
+  EXPECT_EQ(err(R"(, "torch_dtype": "bfloat16", "use_cache": true, "transformers_version": "4.40"})").find("unsupported"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_config(R"({"hidden_size": 32})", "c.json"); }).find("missing"), std::string::npos);
+}
+
+TEST(Llama, LoaderErrors) {
+  TempDir t;
+  LlamaConfig c = tiny_config();
+  write_text(t.file("m/config.json"), to_json(c));
+  EXPECT_NE(error_of([&] { load_llama(t.file("m")); }).find("no model.safetensors"), std::string::npos);
+  write_text(t.file("m/pytorch_model.bin"), "x");
+  EXPECT_NE(error_of([&] { load_llama(t.file("m")); }).find("hint: convert"), std::string::npos);
+  // A checkpoint with one tensor of the wrong shape.
+  Llama m(c);
+  m->init_random(3);
+  std::vector<std::pair<std::string, torch::Tensor>> ts;
+  for (auto& p : m->named_parameters()) ts.emplace_back(p.key(), p.value());
+  ts[0].second = torch::zeros({3, 3});
+  io::save_safetensors(t.file("m/model.safetensors"), ts);
+  auto msg = error_of([&] { load_llama(t.file("m")); });
+  EXPECT_NE(msg.find("has shape [3, 3]"), std::string::npos) << msg;
+  ts[0].second = m->named_parameters()[ts[0].first];
+  ts.pop_back();
+  io::save_safetensors(t.file("m/model.safetensors"), ts);
+  msg = error_of([&] { load_llama(t.file("m")); });
+  EXPECT_NE(msg.find("is missing from the checkpoint"), std::string::npos) << msg;
+}
+
+TEST(Llama, RoundTripThroughSafetensorsAndTiedHead) {
+  TempDir t;
+  LlamaConfig c = tiny_config();
+  c.tie_word_embeddings = true;
+  Llama m(c);
+  m->init_random(4);
+  std::vector<std::pair<std::string, torch::Tensor>> ts;
+  for (auto& p : m->named_parameters())
+    if (p.key() != "lm_head.weight") ts.emplace_back(p.key(), p.value());
+  io::save_safetensors(t.file("m/model.safetensors"), ts);
+  write_text(t.file("m/config.json"), to_json(c));
+  Llama back = load_llama(t.file("m"));
+  torch::NoGradGuard ng;
+  auto ids = torch::tensor({{1, 2, 3, 4}}, torch::kInt64);
+  auto pos = torch::tensor({3});
+  EXPECT_TRUE(torch::equal(back->logits(back->hidden_at({ids}, pos)), m->logits(m->hidden_at({ids}, pos))));
+  EXPECT_TRUE(torch::equal(back->lm_head->weight, back->model->embed_tokens->weight));
+}
+
+}  // namespace
+}  // namespace cora::llm
