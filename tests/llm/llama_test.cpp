@@ -142,3 +142,27 @@ TEST(Llama, RoundTripThroughSafetensorsAndTiedHead) {
 
 }  // namespace
 }  // namespace cora::llm
+
+namespace cora::llm {
+namespace {
+
+TEST(Llama, EmbeddingOverrideReplacesExactlyThatPosition) {
+  Llama m(tiny_config());
+  m->init_random(5);
+  torch::NoGradGuard ng;
+  auto ids = torch::tensor({{1, 4, 6, 8}, {1, 3, 5, 7}}, torch::kInt64);
+  auto base = m->forward_hidden({ids});
+  // Overriding with the token's own embedding changes nothing.
+  EmbedOverride same{torch::tensor({{1, 2}}, torch::kInt64),
+                     m->model->embed_tokens->weight[5].unsqueeze(0)};
+  EXPECT_TRUE(torch::allclose(m->forward_hidden({ids, {}, nullptr, &same}), base));
+  // A new vector at (row 0, position 2) changes row 0 from position 2 on, and nothing else.
+  EmbedOverride other{torch::tensor({{0, 2}}, torch::kInt64), torch::randn({1, 32})};
+  auto out = m->forward_hidden({ids, {}, nullptr, &other});
+  EXPECT_TRUE(torch::allclose(out[1], base[1]));
+  EXPECT_TRUE(torch::allclose(out[0].narrow(0, 0, 2), base[0].narrow(0, 0, 2)));
+  EXPECT_FALSE(torch::allclose(out[0].narrow(0, 2, 2), base[0].narrow(0, 2, 2)));
+}
+
+}  // namespace
+}  // namespace cora::llm
