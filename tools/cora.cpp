@@ -42,10 +42,22 @@ std::vector<Subcommand> table() {
              ->check(CLI::IsMember({"valid", "valid_small", "test", "train"}));
          return [a] { return eval(*a); };
        }},
+      {"generate", "greedy decoding from a Hugging Face checkpoint directory (prints ids)",
+       [](CLI::App* s) {
+         auto a = std::make_shared<GenerateArgs>();
+         s->add_option("--model", a->model, "checkpoint directory")->required()->check(CLI::ExistingDirectory);
+         s->add_option("--ids", a->ids, "prompt token ids, comma-separated");
+         s->add_option("--prompt", a->prompt, "prompt text (needs tokenizer.model)");
+         s->add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate");
+         s->add_flag("--stop-at-eos", a->stop_at_eos, "stop after the eos token");
+         s->add_option("--device", a->device, "cpu | cuda | auto");
+         s->add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
+         return [a] { return generate(*a); };
+       }},
       {"bench", "benchmarks; prints one JSON object per measurement",
        [](CLI::App* s) {
          auto a = std::make_shared<BenchArgs>();
-         s->add_option("what", a->what, "cf")->required();
+         s->add_option("what", a->what, "cf | llm")->required();
          s->add_option("--config", a->config, "JSON config file")->check(CLI::ExistingFile);
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);

@@ -2,7 +2,6 @@
 #include "cora/app/commands.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -44,28 +43,6 @@ int eval(const EvalArgs& a) {
   require_method_available(c);
   auto r = cf::evaluate_run(a.run, a.split);
   std::cout << eval::to_json(r) << "\n";
-  return 0;
-}
-
-int bench(const BenchArgs& a) {
-  if (a.what != "cf")
-    throw UsageError("bench target '" + a.what + "' is not available yet (available: cf)");
-  if (a.config.empty()) throw UsageError("bench cf needs --config (e.g. configs/ml1m/mf.json)");
-  config::Config c = config::load(a.config, a.overrides);
-  init_logging("warn");
-  require_method_available(c);
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     ("cora-bench-" + std::to_string(::getpid()))).string();
-  double t0 = now_seconds();
-  auto s = cf::train(c, dir, false);
-  double wall = now_seconds() - t0;
-  std::filesystem::remove_all(dir);
-  json j = {{"bench", "cf"},           {"method", c.method},
-            {"threads", current_threads()}, {"rows_per_s", s.rows_per_s},
-            {"epochs", s.epochs_run},   {"best_epoch", s.best_epoch},
-            {"seconds_to_early_stop", s.seconds}, {"wall_s", wall},
-            {"test_auc", s.test.auc},   {"test_uauc", s.test.uauc}};
-  std::cout << j.dump() << std::endl;
   return 0;
 }
 

@@ -122,10 +122,74 @@ std::vector<torch::Tensor> LlamaImpl::project(int64_t layer, std::span<const Pro
   return outs;
 }
 
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A zero-size tensor that requires grad, so a checkpointed layer's output requires grad even
+// when nothing else does (a LoRA whose only trained tensors are parameters of the layer).
+torch::Tensor kGradAnchor() { return torch::zeros({0}, torch::requires_grad()); }
+
+at::Generator rng_of(const torch::Device& d) { return at::globalContext().defaultGenerator(d); }
+
+// Reentrant activation checkpointing of one decoder layer: the forward pass runs without a
+// graph; the backward pass replays it (same RNG state, hence the same dropout masks) with a
+// graph and back-propagates. Parameter gradients accumulate directly into .grad.
+struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor ext,
+                               torch::Tensor anchor, torch::Tensor positions, torch::Tensor mask,
+                               int64_t self, int64_t layer, int64_t adapter) {
+    ctx->save_for_backward({x, ext, positions, mask});
+    ctx->saved_data["has_ext"] = ext.numel() > 0;
+    ctx->saved_data["self"] = self;
+    ctx->saved_data["layer"] = layer;
+    ctx->saved_data["adapter"] = adapter;
+    ctx->saved_data["cpu_rng"] = rng_of(torch::kCPU).get_state();
+    if (x.is_cuda()) ctx->saved_data["dev_rng"] = rng_of(x.device()).get_state();
+    return reinterpret_cast<LlamaImpl*>(self)->layer_forward(
+        layer, x, positions, mask, reinterpret_cast<Adapter*>(adapter));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto x = saved[0].detach().requires_grad_(saved[0].requires_grad());
+    const bool has_ext = ctx->saved_data["has_ext"].toBool();
+    torch::Tensor ext = has_ext ? saved[1].detach().requires_grad_(true) : torch::Tensor();
+    auto* self = reinterpret_cast<LlamaImpl*>(ctx->saved_data["self"].toInt());
+    auto* adapter = reinterpret_cast<Adapter*>(ctx->saved_data["adapter"].toInt());
+    torch::Tensor old_ext;
+    if (adapter && ext.defined()) {
+      old_ext = adapter->external_input();
+      adapter->set_external_input(ext);
+    }
+    auto cpu = rng_of(torch::kCPU);
+    auto cpu_now = cpu.get_state();
+    cpu.set_state(ctx->saved_data["cpu_rng"].toTensor());
+    torch::Tensor dev_now;
+    if (x.is_cuda()) {
+      dev_now = rng_of(x.device()).get_state();
+      rng_of(x.device()).set_state(ctx->saved_data["dev_rng"].toTensor());
+    }
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad(true);
+      y = self->layer_forward(ctx->saved_data["layer"].toInt(), x, saved[2], saved[3], adapter);
+    }
+    cpu.set_state(cpu_now);
+    if (x.is_cuda()) rng_of(x.device()).set_state(dev_now);
+    if (y.requires_grad()) torch::autograd::backward({y}, {grads[0]});
+    if (adapter && ext.defined()) adapter->set_external_input(old_ext);
+    return {x.requires_grad() ? x.grad() : torch::Tensor(), has_ext ? ext.grad() : torch::Tensor(),
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor LlamaImpl::forward_hidden(const LlmInput& in) {
   TORCH_CHECK(in.ids.dim() == 2, "ids must be [B, T]");
-  const int64_t B = in.ids.size(0), T = in.ids.size(1), H = cfg_.num_attention_heads,
-                Hkv = cfg_.num_key_value_heads, Dh = cfg_.head_dim(), rep = H / Hkv;
+  const int64_t B = in.ids.size(0), T = in.ids.size(1);
   auto x = model->embed_tokens(in.ids);  // [B, T, D]
   if (in.embeds) {
     TORCH_CHECK(in.embeds->index.dim() == 2 && in.embeds->index.size(1) == 2,
@@ -152,34 +216,50 @@ torch::Tensor LlamaImpl::forward_hidden(const LlmInput& in) {
     mask = torch::zeros({1, 1, T, T}, opts.dtype(x.scalar_type()))
                .masked_fill(causal.logical_not(), -std::numeric_limits<float>::infinity());
   }
-  static constexpr Proj kQkv[] = {Proj::q, Proj::k, Proj::v}, kO[] = {Proj::o},
-                        kGateUp[] = {Proj::gate, Proj::up}, kDown[] = {Proj::down};
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
-    auto& layer = *model->layers[l]->as<DecoderLayerImpl>();
-    auto& at = *layer.self_attn;
-    auto h = layer.input_layernorm(x);                                                  // [B, T, D]
-    std::array<nn::Linear, 3> qkv_w{at.q_proj, at.k_proj, at.v_proj};
-    auto qkv = project(l, kQkv, qkv_w, h, in.adapter);
-    auto q = qkv[0].view({B, T, H, Dh}).transpose(1, 2);                                // [B, H, T, Dh]
-    auto k = qkv[1].view({B, T, Hkv, Dh}).transpose(1, 2);                              // [B, Hkv, T, Dh]
-    auto v = qkv[2].view({B, T, Hkv, Dh}).transpose(1, 2);
-    q = apply_rope(q, positions, cfg_.rope_theta);
-    k = apply_rope(k, positions, cfg_.rope_theta);
-    if (rep > 1) {  // GQA: query head j reads key/value head j / rep
-      k = k.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
-      v = v.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
+    if (checkpointing_ && torch::GradMode::is_enabled()) {
+      auto ext = in.adapter ? in.adapter->external_input() : torch::Tensor();
+      x = CheckpointedLayer::apply(x, ext.defined() ? ext : torch::zeros({0}), kGradAnchor(),
+                                   positions, mask, reinterpret_cast<int64_t>(this), l,
+                                   reinterpret_cast<int64_t>(in.adapter));
+    } else {
+      x = layer_forward(l, x, positions, mask, in.adapter);
     }
-    auto a = attention(q, k, v, mask).transpose(1, 2).reshape({B, T, H * Dh});          // [B, T, D]
-    std::array<nn::Linear, 1> o_w{at.o_proj};
-    x = x + project(l, kO, o_w, a, in.adapter)[0];
-    auto h2 = layer.post_attention_layernorm(x);
-    std::array<nn::Linear, 2> gu_w{layer.mlp->gate_proj, layer.mlp->up_proj};
-    auto gu = project(l, kGateUp, gu_w, h2, in.adapter);                                 // 2 × [B, T, F]
-    auto m = torch::silu(gu[0]) * gu[1];
-    std::array<nn::Linear, 1> d_w{layer.mlp->down_proj};
-    x = x + project(l, kDown, d_w, m, in.adapter)[0];                                    // SwiGLU
   }
   return x;
+}
+
+torch::Tensor LlamaImpl::layer_forward(int64_t l, const torch::Tensor& x_in,
+                                       const torch::Tensor& positions, const torch::Tensor& mask,
+                                       Adapter* adapter) {
+  static constexpr Proj kQkv[] = {Proj::q, Proj::k, Proj::v}, kO[] = {Proj::o},
+                        kGateUp[] = {Proj::gate, Proj::up}, kDown[] = {Proj::down};
+  const int64_t B = x_in.size(0), T = x_in.size(1), H = cfg_.num_attention_heads,
+                Hkv = cfg_.num_key_value_heads, Dh = cfg_.head_dim(), rep = H / Hkv;
+  auto x = x_in;
+  auto& layer = *model->layers[l]->as<DecoderLayerImpl>();
+  auto& at = *layer.self_attn;
+  auto h = layer.input_layernorm(x);                                                    // [B, T, D]
+  std::array<nn::Linear, 3> qkv_w{at.q_proj, at.k_proj, at.v_proj};
+  auto qkv = project(l, kQkv, qkv_w, h, adapter);
+  auto q = qkv[0].view({B, T, H, Dh}).transpose(1, 2);                                  // [B, H, T, Dh]
+  auto k = qkv[1].view({B, T, Hkv, Dh}).transpose(1, 2);                                // [B, Hkv, T, Dh]
+  auto v = qkv[2].view({B, T, Hkv, Dh}).transpose(1, 2);
+  q = apply_rope(q, positions, cfg_.rope_theta);
+  k = apply_rope(k, positions, cfg_.rope_theta);
+  if (rep > 1) {  // GQA: query head j reads key/value head j / rep
+    k = k.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
+    v = v.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
+  }
+  auto a = attention(q, k, v, mask).transpose(1, 2).reshape({B, T, H * Dh});            // [B, T, D]
+  std::array<nn::Linear, 1> o_w{at.o_proj};
+  x = x + project(l, kO, o_w, a, adapter)[0];
+  auto h2 = layer.post_attention_layernorm(x);
+  std::array<nn::Linear, 2> gu_w{layer.mlp->gate_proj, layer.mlp->up_proj};
+  auto gu = project(l, kGateUp, gu_w, h2, adapter);                                     // 2 × [B, T, F]
+  auto m = torch::silu(gu[0]) * gu[1];                                                  // SwiGLU
+  std::array<nn::Linear, 1> d_w{layer.mlp->down_proj};
+  return x + project(l, kDown, d_w, m, adapter)[0];
 }
 
 torch::Tensor LlamaImpl::hidden_at(const LlmInput& in, const torch::Tensor& pos) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cora/io/files.h"
 #include "synthetic.h"
 #include "test_util.h"
 
@@ -58,3 +59,18 @@ TEST(Cli, ExitCodesAndErrorMessages) {
 }
 
 }  // namespace
+
+TEST(Cli, GenerateReproducesStories260K) {
+  std::string dir = std::string(CORA_SHARED_DIR) + "/models/stories260K-hf";
+  if (!cora::io::exists(dir)) GTEST_SKIP() << "no stories260K";
+  auto r = run("generate --model " + dir + " --ids 1 --max-new-tokens 64");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto expected = cora::io::read_file(dir + "/greedy_from_bos_64.txt");
+  while (!expected.empty() && (expected.back() == '\n' || expected.back() == ' ')) expected.pop_back();
+  EXPECT_EQ(r.out, expected + "\n");
+  r = run("generate --model " + dir + " --ids 1,x --max-new-tokens 2");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("generate --model " + dir + " --prompt hi --max-new-tokens 2");  // no tokenizer.model there
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("tokenizer model does not exist"), std::string::npos) << r.out;
+}

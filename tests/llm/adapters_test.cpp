@@ -118,3 +118,43 @@ TEST(Adapters, LoraTrainsOnlyItsOwnWeights) {
 
 }  // namespace
 }  // namespace cora::llm
+
+namespace cora::llm {
+namespace {
+
+TEST(Adapters, ActivationCheckpointingGivesTheSameGradients) {
+  auto grads = [](bool checkpoint, bool lora) {
+    Llama m(cfg());
+    m->init_random(9);
+    m->freeze();
+    m->set_checkpointing(checkpoint);
+    torch::manual_seed(11);
+    PerSampleLowRank cora_ad(cfg(), LowRankOptions{.rank = 4, .alpha = 8, .dropout = 0.3});
+    SharedLowRank lora_ad(cfg(), LowRankOptions{.targets = {Proj::q, Proj::v}, .rank = 4, .alpha = 8, .dropout = 0.3});
+    torch::nn::Module& mod = lora ? static_cast<torch::nn::Module&>(*lora_ad) : *cora_ad;
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : mod.parameters()) p.normal_(0, 0.3);
+    }
+    auto wc = torch::randn({2, 32, 4}).requires_grad_();
+    cora_ad->set_wc(wc);
+    Adapter* ad = lora ? static_cast<Adapter*>(lora_ad.get()) : cora_ad.get();
+    torch::manual_seed(42);  // dropout masks
+    auto ids = torch::tensor({{1, 4, 6, 8}, {1, 9, 3, 5}}, torch::kInt64);
+    auto y = m->logits(m->hidden_at({ids, {}, ad}, torch::tensor({3, 3})), torch::tensor({5}));
+    y.sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : mod.parameters()) g.push_back(p.grad().clone());
+    if (!lora) g.push_back(wc.grad().clone());
+    return g;
+  };
+  for (bool lora : {false, true}) {
+    auto plain = grads(false, lora), ckpt = grads(true, lora);
+    ASSERT_EQ(plain.size(), ckpt.size());
+    for (size_t i = 0; i < plain.size(); ++i)
+      EXPECT_TRUE(torch::allclose(plain[i], ckpt[i], 1e-5, 1e-6)) << "lora=" << lora << " grad " << i;
+  }
+}
+
+}  // namespace
+}  // namespace cora::llm

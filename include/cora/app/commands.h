@@ -22,11 +22,23 @@ struct EvalArgs {
 int eval(const EvalArgs& a);
 
 struct BenchArgs {
-  std::string what;  ///< cf (more targets arrive with their subsystems)
+  std::string what;  ///< cf | llm
   std::string config;
   std::vector<std::string> overrides;
 };
 int bench(const BenchArgs& a);
+
+struct GenerateArgs {
+  std::string model;   ///< Hugging Face checkpoint directory
+  std::string ids;     ///< comma-separated prompt ids
+  std::string prompt;  ///< or text, tokenized with the directory's tokenizer.model (BOS first)
+  int64_t max_new_tokens = 32;
+  bool stop_at_eos = false;
+  std::string device = "auto";
+  int64_t threads = 0;
+};
+/// Prints the generated ids (not the prompt), comma-separated on one line.
+int generate(const GenerateArgs& a);
 
 /// Markdown table of every config key (`cora config-keys`).
 int config_keys();

@@ -33,6 +33,8 @@ class PerSampleLowRankImpl : public torch::nn::Module, public Adapter {
   PerSampleLowRankImpl(const LlamaConfig& c, LowRankOptions o);
   /// W_c [B, D, r] for the next forward passes (from the collaborative query generator).
   void set_wc(torch::Tensor wc) { wc_ = std::move(wc); }
+  torch::Tensor external_input() const override { return wc_; }
+  void set_external_input(torch::Tensor t) override { wc_ = std::move(t); }
   void add_deltas(int64_t layer, std::span<const Proj> projs, const torch::Tensor& x,
                   std::vector<torch::Tensor>& outs) override;
   const LowRankOptions& options() const { return opt_; }

@@ -26,6 +26,10 @@ class Adapter {
   virtual ~Adapter() = default;
   virtual void add_deltas(int64_t layer, std::span<const Proj> projs, const torch::Tensor& x,
                           std::vector<torch::Tensor>& outs) = 0;
+  /// Non-parameter tensors the deltas read that may need gradients (CoRA's W_c), so that
+  /// activation checkpointing can route gradients to them; and a way to swap them.
+  virtual torch::Tensor external_input() const { return {}; }
+  virtual void set_external_input(torch::Tensor) {}
 };
 
 /// Replaces input embeddings: row r of `values` [N, D] goes to (batch, position) = index[r].
@@ -100,6 +104,13 @@ class LlamaImpl : public torch::nn::Module {
 
   /// Normal(0, 0.02) weights, unit norms (llm.random_init).
   void init_random(uint64_t seed);
+  /// Recompute each decoder layer in the backward pass instead of keeping its activations
+  /// (dropout masks are replayed from the saved RNG state), so long prompts on a 7B model fit.
+  void set_checkpointing(bool on) { checkpointing_ = on; }
+  /// One decoder layer: x [B, T, D] → [B, T, D].
+  torch::Tensor layer_forward(int64_t l, const torch::Tensor& x, const torch::Tensor& positions,
+                              const torch::Tensor& mask, Adapter* adapter);
+
   /// lm_head shares embed_tokens' storage when tie_word_embeddings.
   void tie_weights();
   /// Freezes every parameter (the LLM never trains).
@@ -114,6 +125,7 @@ class LlamaImpl : public torch::nn::Module {
                                      std::span<const torch::nn::Linear> weights,
                                      const torch::Tensor& x, Adapter* adapter);
   LlamaConfig cfg_;
+  bool checkpointing_ = false;
 };
 TORCH_MODULE(Llama);
 
