@@ -8,49 +8,35 @@
 
 namespace cora::kernels {
 
+// One Adam element: g already holds the gradient (without L2); m, v, p updated in place.
+static inline __attribute__((always_inline)) void adam_elem(float& p, float g, float& m, float& v,
+                                                            const AdamScalars& s) {
+  g += s.l2 * p;
+  m = s.beta1 * m + (1.f - s.beta1) * g;
+  v = s.beta2 * v + (1.f - s.beta2) * g * g;
+  p = p * s.shrink - s.step_size * m / (std::sqrt(v) / s.bc2_sqrt + s.eps);
+}
+
 CORA_CLONES void adam_update(float* __restrict p, const float* __restrict g, float* __restrict m,
                              float* __restrict v, int64_t begin, int64_t end,
                              const AdamScalars& s) {
-  const float b1 = s.beta1, b2 = s.beta2, eps = s.eps, l2 = s.l2, shrink = s.shrink,
-              step = s.step_size, bc2 = s.bc2_sqrt;
-  for (int64_t i = begin; i < end; ++i) {
-    float gi = g[i] + l2 * p[i];
-    float mi = b1 * m[i] + (1.f - b1) * gi;
-    float vi = b2 * v[i] + (1.f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * shrink - step * mi / (std::sqrt(vi) / bc2 + eps);
-  }
+  const AdamScalars c = s;
+  for (int64_t i = begin; i < end; ++i) adam_elem(p[i], g[i], m[i], v[i], c);
 }
 
 CORA_CLONES void adam_update_rows(float* __restrict p, float* __restrict m, float* __restrict v,
                                   int64_t d, const int32_t* slot, const float* __restrict vals,
                                   int64_t row_begin, int64_t row_end, const AdamScalars& s) {
-  const float b1 = s.beta1, b2 = s.beta2, eps = s.eps, l2 = s.l2, shrink = s.shrink,
-              step = s.step_size, bc2 = s.bc2_sqrt;
+  const AdamScalars c = s;
   for (int64_t r = row_begin; r < row_end; ++r) {
     float* pr = p + r * d;
     float* mr = m + r * d;
     float* vr = v + r * d;
     if (slot[r] >= 0) {
       const float* g = vals + static_cast<int64_t>(slot[r]) * d;
-      for (int64_t k = 0; k < d; ++k) {
-        float gi = g[k] + l2 * pr[k];
-        float mi = b1 * mr[k] + (1.f - b1) * gi;
-        float vi = b2 * vr[k] + (1.f - b2) * gi * gi;
-        mr[k] = mi;
-        vr[k] = vi;
-        pr[k] = pr[k] * shrink - step * mi / (std::sqrt(vi) / bc2 + eps);
-      }
+      for (int64_t k = 0; k < d; ++k) adam_elem(pr[k], g[k], mr[k], vr[k], c);
     } else {  // weight decay only
-      for (int64_t k = 0; k < d; ++k) {
-        float gi = l2 * pr[k];
-        float mi = b1 * mr[k] + (1.f - b1) * gi;
-        float vi = b2 * vr[k] + (1.f - b2) * gi * gi;
-        mr[k] = mi;
-        vr[k] = vi;
-        pr[k] = pr[k] * shrink - step * mi / (std::sqrt(vi) / bc2 + eps);
-      }
+      for (int64_t k = 0; k < d; ++k) adam_elem(pr[k], 0.f, mr[k], vr[k], c);
     }
   }
 }
