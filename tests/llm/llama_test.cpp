@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cora/io/files.h"
@@ -119,6 +120,33 @@ TEST(Llama, LoaderErrors) {
   io::save_safetensors(t.file("m/model.safetensors"), ts);
   msg = error_of([&] { load_llama(t.file("m")); });
   EXPECT_NE(msg.find("is missing from the checkpoint"), std::string::npos) << msg;
+}
+
+TEST(Llama, ShardedBf16CheckpointLoads) {
+  TempDir t;
+  LlamaConfig c = tiny_config();
+  Llama m(c);
+  m->init_random(6);
+  // Two shards in bf16, bound through model.safetensors.index.json.
+  std::vector<std::pair<std::string, torch::Tensor>> a, b;
+  nlohmann::json map;
+  int k = 0;
+  for (auto& p : m->named_parameters()) {
+    auto& shard = (k++ % 2) ? b : a;
+    shard.emplace_back(p.key(), p.value().to(torch::kBFloat16));
+    map[p.key()] = (&shard == &a) ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  io::save_safetensors(t.file("m/model-00001-of-00002.safetensors"), a);
+  io::save_safetensors(t.file("m/model-00002-of-00002.safetensors"), b);
+  write_text(t.file("m/model.safetensors.index.json"), nlohmann::json{{"weight_map", map}}.dump());
+  write_text(t.file("m/config.json"), to_json(c));
+  Llama back = load_llama(t.file("m"));
+  for (auto& p : back->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), m->named_parameters()[p.key()].to(torch::kBFloat16).to(torch::kFloat32)))
+        << p.key();
+  map["model.norm.weight"] = "../escape.safetensors";
+  write_text(t.file("m/model.safetensors.index.json"), nlohmann::json{{"weight_map", map}}.dump());
+  EXPECT_NE(error_of([&] { load_llama(t.file("m")); }).find("plain file name"), std::string::npos);
 }
 
 TEST(Llama, RoundTripThroughSafetensorsAndTiedHead) {
