@@ -12,6 +12,7 @@
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
 #include "cora/io/files.h"
+#include "cora/method/trainer.h"
 #include "cora/train/run_dir.h"
 
 namespace cora::app {
@@ -19,10 +20,10 @@ using json = nlohmann::json;
 
 namespace {
 void require_method_available(const config::Config& c) {
-  if (!c.is_cf_method())
+  if (c.method == "tallrec" || c.method == "collm")
     throw Error::key("method", "'" + c.method +
                                    "' is not available in this build yet; implemented: mf, "
-                                   "lightgcn, sasrec (the LLM methods follow the LLM core)");
+                                   "lightgcn, sasrec, icl, cora");
 }
 }  // namespace
 
@@ -30,9 +31,16 @@ int train(const TrainArgs& a) {
   config::Config c = config::load(a.config, a.overrides);
   init_logging(c.log_level);
   require_method_available(c);
-  auto s = cf::train(c, a.out, a.resume);
+  if (c.is_cf_method())
+    cf::train(c, a.out, a.resume);
+  else
+    method::train(c, a.out, a.resume);
+  if (!io::exists(a.out + "/metrics.json")) {  // left early (train.epochs_per_invocation)
+    std::cerr << "run not finished; continue with: cora train --config " << a.config << " --out "
+              << a.out << " --resume\n";
+    return 0;
+  }
   std::cout << io::read_file(a.out + "/metrics.json");
-  (void)s;
   return 0;
 }
 
@@ -41,7 +49,7 @@ int eval(const EvalArgs& a) {
   train::RunDir run(a.run, /*writer=*/false);
   config::Config c = run.read_config();
   require_method_available(c);
-  auto r = cf::evaluate_run(a.run, a.split);
+  auto r = c.is_cf_method() ? cf::evaluate_run(a.run, a.split) : method::evaluate_run(a.run, a.split);
   std::cout << eval::to_json(r) << "\n";
   return 0;
 }

@@ -27,8 +27,31 @@ struct CfConfig {
 
 /// The frozen decoder LLM (LLM methods).
 struct LlmConfig {
-  std::string dir;           ///< Hugging Face checkpoint directory
-  bool random_init = false;  ///< random weights of the checkpoint's shape (benchmarks, tests)
+  std::string dir;             ///< Hugging Face checkpoint directory (config.json, tokenizer.model)
+  bool random_init = false;    ///< random weights of the checkpoint's shape (benchmarks, tests)
+  bool checkpointing = false;  ///< recompute decoder layers in the backward pass
+};
+
+/// The text prompt of the LLM methods.
+struct PromptConfig {
+  std::string templ;            ///< JSON key `template`; empty = the movie template
+  int64_t max_history = 10;     ///< most recent liked titles shown
+  std::string empty_history = "unkow";
+  std::string answer = "Yes";   ///< the score is this word's first piece's logit
+};
+
+/// CoRA: collaborative query generator and per-sample collaborative weights.
+struct CoraConfig {
+  int64_t n_queries = 4;
+  int64_t layers = 8;
+  int64_t heads = 8;
+  int64_t hidden = 0;  ///< 0 = 2 × CF dim
+  int64_t intermediate = 3072;
+  double dropout = 0.1;
+  int64_t rank = 16;
+  double alpha = 32;
+  double lora_dropout = 0.05;
+  std::string targets = "q_proj,k_proj,v_proj,o_proj";  ///< comma-separated, every layer
 };
 
 /// The optimisation loop shared by every method.
@@ -45,6 +68,13 @@ struct TrainConfig {
   int64_t min_epochs = 0;                ///< never stop early before this many epochs
   std::string selection_metric = "auc";  ///< auc | uauc, on the validation split
   std::string valid_split = "valid";     ///< valid | valid_small: the split used for selection
+  int64_t warmup_steps = 0;              ///< linear warm-up from warmup_start_lr (LLM methods)
+  double warmup_start_lr = 1e-5;
+  double min_lr = 0.0;                   ///< cosine floor after warm-up (LLM methods)
+  double grad_clip = 0.0;                ///< global-norm clipping (0 = off)
+  int64_t grad_accum = 1;                ///< optimiser steps accumulate this many batches
+  int64_t epochs_per_invocation = 0;     ///< LLM methods: leave after this many epochs with a
+                                         ///< resumable checkpoint (job time slices; 0 = off)
 };
 
 struct Config {
@@ -52,6 +82,8 @@ struct Config {
   DataConfig data;
   CfConfig cf;
   LlmConfig llm;
+  PromptConfig prompt;
+  CoraConfig cora;
   TrainConfig train;
   std::string device = "auto";  ///< cpu | cuda | auto
   int64_t threads = 0;          ///< intra-op threads (0 = all cores)

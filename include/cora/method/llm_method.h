@@ -1,0 +1,48 @@
+// The LLM methods behind one interface: each scores a batch of prompts with the logit of the
+// answer token at the last prompt position. ICL: the frozen LLM alone. CoRA: the frozen LLM whose
+// q/k/v/o projections receive per-sample deltas (α/r)·B·(drop(x)·W_c), W_c generated from the
+// frozen CF model's user and item representations. Only the generator and the B's train.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cora/cf/model.h"
+#include "cora/config/config.h"
+#include "cora/llm/adapters.h"
+#include "cora/llm/model.h"
+#include "cora/method/generator.h"
+#include "cora/method/prompt.h"
+
+namespace cora::method {
+
+/// Right-padded prompts of some rows plus their CF rows, on one device.
+struct PromptBatch {
+  torch::Tensor ids;   // [B, T] int64
+  torch::Tensor mask;  // [B, T] 1 = token
+  torch::Tensor last;  // [B] position of each row's last prompt token
+  cf::Rows rows;       // uid, iid, label (+ history for SASRec)
+};
+PromptBatch make_batch(const TokenizedSplit& tok, const cf::Rows& rows,
+                       const std::vector<int64_t>& idx, const torch::Device& device);
+
+class LlmMethod {
+ public:
+  virtual ~LlmMethod() = default;
+  /// Logits [B] (the answer token's logit at each row's last position).
+  virtual torch::Tensor score(const PromptBatch& b) = 0;
+  /// The trained tensors, named as saved in checkpoints (empty for ICL).
+  virtual std::vector<std::pair<std::string, torch::Tensor>> trainable() = 0;
+  virtual void set_training(bool on) = 0;
+};
+
+/// Builds the config's method. `cf` may be null for methods without a CF source (ICL).
+std::unique_ptr<LlmMethod> make_llm_method(const config::Config& c, llm::Llama llm,
+                                           cf::CfModel cf, int32_t answer_id,
+                                           const torch::Device& device);
+
+}  // namespace cora::method
