@@ -57,7 +57,7 @@ std::vector<Subcommand> table() {
       {"bench", "benchmarks; prints one JSON object per measurement",
        [](CLI::App* s) {
          auto a = std::make_shared<BenchArgs>();
-         s->add_option("what", a->what, "cf | llm")->required();
+         s->add_option("what", a->what, "cf | llm | train | eval")->required();
          s->add_option("--config", a->config, "JSON config file")->check(CLI::ExistingFile);
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);

@@ -3,6 +3,8 @@
 //  llm — forward and forward+backward tokens/s of the config's LLM shape at batch × 160 tokens,
 //        with CoRA's per-sample deltas on q, k, v, o, against this machine's measured fp32
 //        matmul peak.
+//  train / eval — samples/s of the config's LLM method (CoRA: generator + deltas + frozen LLM,
+//        AdamW step included for train) on random 160-token prompts.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 #include "cora/core/runtime.h"
 #include "cora/llm/adapters.h"
 #include "cora/llm/loader.h"
+#include "cora/method/llm_method.h"
+#include "cora/train/adam.h"
 
 namespace cora::app {
 using json = nlohmann::json;
@@ -36,6 +40,17 @@ json bench_cf(const config::Config& c) {
           {"epochs", s.epochs_run},  {"best_epoch", s.best_epoch},
           {"seconds_to_early_stop", s.seconds}, {"wall_s", wall},
           {"test_auc", s.test.auc},  {"test_uauc", s.test.uauc}};
+}
+
+// Matmul FLOPs of one LLM forward pass over B × T tokens with rank-r deltas on q, k, v, o:
+// projections, deltas, and the causal half of QKᵀ and AV.
+double llm_forward_flops(const llm::LlamaConfig& lc, int64_t B, int64_t T, int64_t r) {
+  const double D = lc.hidden_size, F = lc.intermediate_size,
+               Dkv = lc.num_key_value_heads * lc.head_dim(), BT = double(B) * T;
+  const double proj = 2.0 * BT * (2.0 * D * D + 2.0 * D * Dkv + 3.0 * D * F);
+  const double attn = 2.0 * 2.0 * B * double(T) * T * D / 2;
+  const double delta = 2.0 * BT * (D * r + r * (2.0 * D + 2.0 * Dkv));
+  return lc.num_hidden_layers * (proj + attn + delta);
 }
 
 // Best of a few n×n×n fp32 GEMMs, in GFLOP/s.
@@ -61,17 +76,13 @@ json bench_llm(const config::Config& c) {
                                              .random_init = c.llm.random_init, .seed = c.train.seed});
   const auto& lc = m->config();
   const int64_t B = c.train.batch_size, T = 160, D = lc.hidden_size, L = lc.num_hidden_layers,
-                F = lc.intermediate_size, Dkv = lc.num_key_value_heads * lc.head_dim(), r = 16;
+                F = lc.intermediate_size, r = 16;
   llm::PerSampleLowRank ad(lc, llm::LowRankOptions{.rank = r, .alpha = 32, .dropout = 0.05});
   ad->to(device, dtype);
   auto ids = torch::randint(3, lc.vocab_size, {B, T}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto last = torch::full({B}, T - 1, torch::kInt64);
   auto yes = torch::tensor({std::min<int64_t>(3, lc.vocab_size - 1)}, torch::kInt64);
-  // Matmul FLOPs of one forward pass: projections (+ deltas) and attention, per layer.
-  const double proj = 2.0 * B * T * (2.0 * D * D + 2.0 * D * Dkv + 3.0 * D * F);
-  const double attn = 2.0 * 2.0 * B * T * T * D / 2;  // causal half of QKᵀ and AV
-  const double delta = 2.0 * B * T * (D * r + r * (2.0 * D + 2.0 * Dkv));
-  const double fwd_flops = L * (proj + attn + delta);
+  const double fwd_flops = llm_forward_flops(lc, B, T, r);
   auto sync = [&] { if (device.is_cuda()) torch::cuda::synchronize(); };
   auto time_it = [&](bool backward) {
     double best = 1e30;
@@ -109,6 +120,70 @@ json bench_llm(const config::Config& c) {
           {"fwd_bwd_peak_fraction", fb_flops / tb / 1e9 / peak}};
 }
 
+// CoRA's training step or evaluation on the config's shapes with random prompts of 160 tokens
+// and a random MF as the CF source (random weights do not change the speed).
+json bench_method(const config::Config& c, bool training) {
+  torch::Device device(resolve_device(c.device));
+  auto dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  data::Dataset data = data::load_dataset(c.data.dir);
+  llm::Llama m = llm::load_llama(c.llm.dir, {.dtype = dtype, .device = device,
+                                             .random_init = c.llm.random_init, .seed = c.train.seed});
+  const auto& lc = m->config();
+  auto cf = cf::make_model("mf", c.cf, data.n_users, data.n_items, data.train);
+  for (auto& p : cf->parameters()) p.set_requires_grad(false);
+  cf->to(device);
+  cf->eval();
+  auto method = method::make_llm_method(c, m, cf, 3, device);
+  const int64_t B = training ? c.train.batch_size : c.train.eval_batch_size, T = 160;
+  auto rows = cf::make_rows(data.train, 0).index(torch::randint(0, (int64_t)data.train.size(), {B}, torch::kInt64));
+  method::PromptBatch batch{
+      torch::randint(3, lc.vocab_size, {B, T}, torch::kInt64).to(device),
+      torch::ones({B, T}, torch::kInt64).to(device), torch::full({B}, T - 1, torch::kInt64).to(device),
+      rows.to(device)};
+  auto params = method->trainable();
+  std::vector<torch::Tensor> plist;
+  std::vector<bool> decay;
+  int64_t n_params = 0;
+  for (auto& [n, p] : params) {
+    plist.push_back(p);
+    decay.push_back(p.dim() >= 2);
+    n_params += p.numel();
+  }
+  train::Adam opt(plist, {.weight_decay = c.train.weight_decay, .decoupled = true}, decay);
+  auto step = [&] {
+    if (training) {
+      method->set_training(true);
+      opt.zero_grad();
+      torch::binary_cross_entropy_with_logits(method->score(batch), batch.rows.label).backward();
+      opt.step(c.train.lr);
+    } else {
+      torch::NoGradGuard ng;
+      method->set_training(false);
+      (void)method->score(batch).sum().item<float>();
+    }
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  step();  // warm-up
+  const int reps = 3;
+  double t0 = now_seconds();
+  for (int k = 0; k < reps; ++k) step();
+  const double dt = (now_seconds() - t0) / reps;
+  // Generator FLOPs per sample (Q queries, width H, FFN I, L layers) + its head to D·r.
+  const double H = c.cora.hidden > 0 ? c.cora.hidden : 2.0 * c.cf.dim, Q = c.cora.n_queries,
+               I = c.cora.intermediate, r = c.cora.rank;
+  const double gen = B * (c.cora.layers * Q * 2.0 * (6.0 * H * H + 2.0 * H * I) +
+                          2.0 * Q * H * lc.hidden_size * r);
+  const double llm = llm_forward_flops(lc, B, T, c.cora.rank);
+  // Training: the frozen LLM needs input gradients only (×2); the generator trains (×3).
+  const double flops = training ? 2.0 * llm + 3.0 * gen : llm + gen;
+  const double peak = matmul_peak(device);
+  return {{"bench", training ? "train" : "eval"}, {"method", c.method}, {"device", device.str()},
+          {"threads", current_threads()}, {"batch", B}, {"tokens", T},
+          {"trainable_params", n_params}, {"samples_per_s", B / dt},
+          {"tokens_per_s", B * T / dt}, {"gflops", flops / dt / 1e9},
+          {"matmul_peak_gflops", peak}, {"peak_fraction", flops / dt / 1e9 / peak}};
+}
+
 }  // namespace
 
 int bench(const BenchArgs& a) {
@@ -122,8 +197,10 @@ int bench(const BenchArgs& a) {
     j = bench_cf(c);
   else if (a.what == "llm")
     j = bench_llm(c);
+  else if (a.what == "train" || a.what == "eval")
+    j = bench_method(c, a.what == "train");
   else
-    throw UsageError("bench target '" + a.what + "' is not available (available: cf, llm)");
+    throw UsageError("bench target '" + a.what + "' is not available (cf, llm, train, eval)");
   std::cout << j.dump() << std::endl;
   return 0;
 }

@@ -231,8 +231,6 @@ Config parse(const std::string& text, const std::string& source,
 
   if (c.method.empty()) throw Error::key("method", "missing (in " + source + ")");
   if (c.data.dir.empty()) throw Error::key("data.dir", "missing (in " + source + ")");
-  if ((c.method == "cora" || c.method == "collm") && c.cf.run.empty())
-    throw Error::key("cf.run", "required for method '" + c.method + "' (in " + source + ")");
   for (auto* p : {&c.data.dir, &c.cf.run, &c.llm.dir})
     if (!p->empty()) *p = io::absolute(*p);
   return c;

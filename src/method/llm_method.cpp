@@ -108,7 +108,9 @@ std::unique_ptr<LlmMethod> make_llm_method(const config::Config& c, llm::Llama l
                                            const torch::Device& device) {
   if (c.method == "icl") return std::make_unique<IclMethod>(std::move(llm), answer_id);
   if (c.method == "cora") {
-    if (!cf) throw Error::key("cf.run", "CoRA needs a finished CF run");
+    if (!cf)
+      throw Error::key("cf.run", "CoRA needs a finished CF run (hint: `cora train --config "
+                                 "configs/ml1m/mf.json --out runs/mf`, then --set cf.run=runs/mf)");
     return std::make_unique<CoraMethod>(c, std::move(llm), std::move(cf), answer_id, device);
   }
   throw Error::key("method", "'" + c.method + "' is not an LLM method available in this build "

@@ -47,6 +47,9 @@ Setup build(const config::Config& c) {
   s.device = torch::Device(resolve_device(c.device));
   s.data = data::load_dataset(c.data.dir);
   if (c.llm.dir.empty()) throw Error::key("llm.dir", "required for method '" + c.method + "'");
+  if (!io::exists(c.llm.dir))
+    throw Error::key("llm.dir", c.llm.dir + " does not exist (hint: a Hugging Face checkpoint "
+                                            "directory such as Vicuna-7B, or `cora pretrain`'s output)");
   const std::string tok_path = c.llm.dir + "/tokenizer.model";
   if (!io::exists(tok_path))
     throw Error::key("llm.dir", tok_path + " does not exist (the LLM methods tokenize prompts)");
@@ -121,11 +124,11 @@ double learning_rate(const config::TrainConfig& t, int64_t step, int64_t total) 
 LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, bool resume) {
   const auto& tc = cfg.train;
   set_threads(cfg.threads);
+  if (!resume && io::exists(out_dir + "/ckpt/progress.json"))
+    throw Error::at(out_dir, 0, "already holds a run (hint: pass --resume, or choose a new --out)");
+  Setup s = build(cfg);  // every input is checked before the run directory is created
   train::RunDir run(out_dir);
   auto prev = resume ? run.read_progress() : std::nullopt;
-  if (!resume && io::exists(run.ckpt("progress.json")))
-    throw Error::at(out_dir, 0, "already holds a run (hint: pass --resume, or choose a new --out)");
-  Setup s = build(cfg);
   run.write_config(cfg);
   const auto& vsplit = s.data.split(tc.valid_split);
   auto tok_train = tokenize_split(s.data.train, s.data.items, *s.tok, s.prompt, s.tok->bos_id());

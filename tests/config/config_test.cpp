@@ -41,8 +41,6 @@ TEST(Config, BadChoiceAndMissingMethod) {
   EXPECT_NE(msg.find("'method': 'svd' is not one of"), std::string::npos) << msg;
   msg = error_of([] { parse(R"({"data": {"dir": "/d"}})", "c.json"); });
   EXPECT_NE(msg.find("'method': missing"), std::string::npos) << msg;
-  msg = error_of([] { parse(R"({"method": "cora", "data": {"dir": "/d"}})", "c.json"); });
-  EXPECT_NE(msg.find("'cf.run': required"), std::string::npos) << msg;
 }
 
 TEST(Config, InvalidJsonNamesLine) {

@@ -126,6 +126,9 @@ TEST(Cora, BadInputsFailBeforeTraining) {
   EXPECT_NE(error_of([&] { train(c, w.t.file("c"), false); }).find("config.resolved.json"),
             std::string::npos);
   c = w.cora_config();
+  c.cf.run = "";
+  EXPECT_NE(error_of([&] { train(c, w.t.file("e"), false); }).find("'cf.run'"), std::string::npos);
+  c = w.cora_config();
   c.cora.targets = "q_proj,down_proj";
   EXPECT_NE(error_of([&] { train(c, w.t.file("d"), false); }).find("down_proj"), std::string::npos);
 }
