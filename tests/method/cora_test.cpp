@@ -3,6 +3,7 @@
 // a resumed run equals an uninterrupted one, and bad inputs fail before training.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -37,6 +38,7 @@ struct World {
     io::make_dirs(t.file("llm"));
     text::Tokenizer::train("--input=" + t.file("corpus.txt") + " --model_prefix=" + t.file("llm/tokenizer") +
                            " --vocab_size=400 --model_type=bpe --byte_fallback=true --minloglevel=2");
+    std::filesystem::copy_file(t.file("llm/tokenizer.model"), t.file("llm/tokenizer.model.bak"));
     llm::LlamaConfig lc;
     lc.hidden_size = 32, lc.intermediate_size = 48, lc.num_hidden_layers = 2;
     lc.num_attention_heads = 4, lc.num_key_value_heads = 2, lc.vocab_size = 400;
@@ -119,8 +121,13 @@ TEST(Cora, BadInputsFailBeforeTraining) {
   EXPECT_NE(error_of([&] { train(c, w.t.file("a"), false); }).find("'cf.dim'"), std::string::npos);
   c = w.cora_config();
   c.llm.dir = w.t.file("nope");
+  EXPECT_NE(error_of([&] { train(c, w.t.file("b"), false); }).find("'llm.dir'"), std::string::npos);
+  EXPECT_FALSE(io::exists(w.t.file("b")));  // nothing written for a run that cannot start
+  c = w.cora_config();
+  std::filesystem::remove(w.t.file("llm/tokenizer.model"));
   EXPECT_NE(error_of([&] { train(c, w.t.file("b"), false); }).find("tokenizer.model does not exist"),
             std::string::npos);
+  std::filesystem::copy_file(w.t.file("llm/tokenizer.model.bak"), w.t.file("llm/tokenizer.model"));
   c = w.cora_config();
   c.cf.run = w.t.file("data");
   EXPECT_NE(error_of([&] { train(c, w.t.file("c"), false); }).find("config.resolved.json"),
