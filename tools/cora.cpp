@@ -34,6 +34,16 @@ std::vector<Subcommand> table() {
          s->add_flag("--resume", a->resume, "continue an interrupted run in --out");
          return [a] { return train(*a); };
        }},
+      {"pretrain", "train a tokenizer and a small LLaMA offline; saves Hugging Face layout",
+       [](CLI::App* s) {
+         auto a = std::make_shared<TrainArgs>();
+         s->add_option("--config", a->config, "JSON config (method \"pretrain\")")->required()->check(CLI::ExistingFile);
+         s->add_option("--out", a->out, "output directory (the model directory)")->required();
+         s->add_option("--set", a->overrides, "override a config key: key.path=value")
+             ->allow_extra_args(false);
+         s->add_flag("--resume", a->resume, "continue an interrupted pretraining in --out");
+         return [a] { return pretrain(*a); };
+       }},
       {"eval", "re-evaluate a finished run from its saved state (AUC, UAUC, warm/cold)",
        [](CLI::App* s) {
          auto a = std::make_shared<EvalArgs>();

@@ -13,6 +13,7 @@
 #include "cora/core/runtime.h"
 #include "cora/io/files.h"
 #include "cora/method/trainer.h"
+#include "cora/llm/pretrain.h"
 #include "cora/train/run_dir.h"
 
 namespace cora::app {
@@ -20,6 +21,8 @@ using json = nlohmann::json;
 
 namespace {
 void require_method_available(const config::Config& c) {
+  if (c.method == "pretrain")
+    throw Error::key("method", "\"pretrain\" configs run with `cora pretrain`");
   if (c.method == "tallrec" || c.method == "collm")
     throw Error::key("method", "'" + c.method +
                                    "' is not available in this build yet; implemented: mf, "
@@ -41,6 +44,15 @@ int train(const TrainArgs& a) {
     return 0;
   }
   std::cout << io::read_file(a.out + "/metrics.json");
+  return 0;
+}
+
+int pretrain(const TrainArgs& a) {
+  config::Config c = config::load(a.config, a.overrides);
+  init_logging(c.log_level);
+  if (c.method != "pretrain") throw Error::key("method", "cora pretrain needs method \"pretrain\"");
+  llm::pretrain(c, a.out, a.resume);
+  std::cout << io::read_file(a.out + "/pretrain.json");
   return 0;
 }
 

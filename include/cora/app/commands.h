@@ -15,6 +15,9 @@ struct TrainArgs {
 };
 int train(const TrainArgs& a);
 
+/// `cora pretrain --config FILE --out DIR [--resume]` (uses TrainArgs' fields).
+int pretrain(const TrainArgs& a);
+
 struct EvalArgs {
   std::string run;
   std::string split = "test";

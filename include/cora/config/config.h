@@ -77,13 +77,30 @@ struct TrainConfig {
                                          ///< resumable checkpoint (job time slices; 0 = off)
 };
 
+/// `cora pretrain`: a small LLaMA and its tokenizer trained offline (method "pretrain").
+struct PretrainConfig {
+  std::string wordnet_dir = "/usr/share/wordnet";  ///< Debian wordnet-base glosses ("" = none)
+  bool items = true;             ///< add data.dir's item titles (and genres) to the corpus
+  int64_t vocab_size = 4000;     ///< sentencepiece BPE pieces (byte fallback; ▁Yes, ▁No kept whole)
+  int64_t hidden_size = 256;
+  int64_t layers = 6;
+  int64_t heads = 8;
+  int64_t kv_heads = 4;
+  int64_t intermediate = 688;
+  int64_t seq_len = 128;         ///< training context
+  int64_t steps = 2000;
+  int64_t eval_every = 250;
+  double heldout_fraction = 0.02;  ///< lines kept out for perplexity
+};
+
 struct Config {
-  std::string method;           ///< mf | lightgcn | sasrec | icl | tallrec | collm | cora
+  std::string method;           ///< mf | lightgcn | sasrec | icl | tallrec | collm | cora | pretrain
   DataConfig data;
   CfConfig cf;
   LlmConfig llm;
   PromptConfig prompt;
   CoraConfig cora;
+  PretrainConfig pretrain;
   TrainConfig train;
   std::string device = "auto";  ///< cpu | cuda | auto
   int64_t threads = 0;          ///< intra-op threads (0 = all cores)
