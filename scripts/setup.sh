@@ -2,7 +2,8 @@
 # Installs cora's build and runtime packages from Debian, only those missing (idempotent).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-openmp
-      libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev)
+      libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
+      wordnet-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
