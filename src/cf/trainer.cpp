@@ -15,32 +15,18 @@
 #include "cora/io/files.h"
 #include "cora/io/safetensors.h"
 #include "cora/train/adam.h"
+#include "cora/train/checkpoint.h"
 #include "cora/train/run_dir.h"
 
 namespace cora::cf {
 namespace {
 
-using Named = std::vector<std::pair<std::string, torch::Tensor>>;
+using train::Named;
 
 Named weights(CfModelImpl& m) {
   Named out;
   for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
   return out;
-}
-
-void load_weights(CfModelImpl& m, const std::map<std::string, torch::Tensor>& t,
-                  const std::string& source) {
-  torch::NoGradGuard ng;
-  for (auto& p : m.named_parameters()) {
-    auto it = t.find(p.key());
-    if (it == t.end()) throw Error::at(source, 0, "tensor '" + p.key() + "' is missing");
-    if (!it->second.sizes().equals(p.value().sizes()))
-      throw Error::at(source, 0, "tensor '" + p.key() + "' has shape " +
-                                     c10::str(it->second.sizes()) + ", the model needs " +
-                                     c10::str(p.value().sizes()) +
-                                     " (hint: the run was trained on another split or config)");
-    p.value().copy_(it->second);
-  }
 }
 
 std::map<std::string, std::string> meta(const CfModelImpl& m, int64_t epoch) {
@@ -114,40 +100,17 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
 
   train::Progress prog;
   Named best;  // in-memory copy of the best weights
-  auto snapshot = [&] {
-    Named c;
-    for (auto& [n, p] : params) c.emplace_back(n, p.detach().clone());
-    return c;
-  };
   if (prev) {
     if (prev->done) spdlog::info("run already finished; re-evaluating from the saved state");
-    io::SafetensorsFile latest(run.ckpt("latest.safetensors"));
-    if (latest.header().metadata.count("epoch") == 0 ||
-        std::stoll(latest.header().metadata.at("epoch")) != prev->epoch)
-      throw Error::at(run.ckpt("latest.safetensors"), 0,
-                      "does not match progress.json (hint: the run was interrupted while saving; "
-                      "start a fresh run)");
-    auto all = io::load_safetensors(run.ckpt("latest.safetensors"));
-    load_weights(*model, all, run.ckpt("latest.safetensors"));
-    std::map<std::string, torch::Tensor> os;
-    for (auto& [k, v] : all)
-      if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = v;
-    opt.load_state(os);
-    auto b = io::load_safetensors(run.ckpt("best.safetensors"));
-    for (auto& [n, p] : params) best.emplace_back(n, b.at(n).to(device));
     prog = *prev;
+    best = train::load_checkpoint(run, params, opt, prog);
     run.truncate_metrics_after(prog.epoch);
     spdlog::info("resuming after epoch {} (best epoch {}, {} = {:.4f})", prog.epoch,
                  prog.best_epoch, tc.selection_metric, prog.best_metric);
   }
-
   auto save = [&](bool done) {
     prog.done = done;
-    Named latest = params;
-    for (auto& [k, v] : opt.state()) latest.emplace_back("optim." + k, v);
-    io::save_safetensors(run.ckpt("latest.safetensors"), latest, meta(*model, prog.epoch));
-    io::save_safetensors(run.ckpt("best.safetensors"), best, meta(*model, prog.best_epoch));
-    run.write_progress(prog);  // commit point
+    train::save_checkpoint(run, params, opt, best, prog, meta(*model, prog.epoch));
   };
 
   const int64_t N = train_rows.size();
@@ -198,7 +161,7 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
       prog.best_epoch = epoch;
       prog.best_step = prog.step;
       prog.bad_epochs = 0;
-      best = snapshot();
+      best = train::snapshot(params);
     } else {
       ++prog.bad_epochs;
     }
@@ -216,7 +179,7 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
       last_ckpt = now_seconds();
     }
   }
-  if (best.empty()) best = snapshot();  // train.epochs = 0: the initial weights
+  if (best.empty()) best = train::snapshot(params);  // train.epochs = 0: the initial weights
   if (!prog.done) save(true);  // e.g. resumed a run whose last epoch was already reached
 
   // Test (and valid) with the best weights.
@@ -263,7 +226,7 @@ CfModel load_run(const std::string& run_dir, const data::Dataset& data,
   const auto& train_split = data.dir == cfg.data.dir ? data.train : data::load_dataset(cfg.data.dir).train;
   CfModel m = make_model(cfg.method, cfg.cf, std::stoll(md.at("n_users")),
                          std::stoll(md.at("n_items")), train_split);
-  load_weights(*m, io::load_safetensors(path), path);
+  train::copy_named(weights(*m), io::load_safetensors(path), path);
   for (auto& p : m->parameters()) p.set_requires_grad(false);
   m->to(device);
   m->eval();

@@ -18,12 +18,13 @@
 #include "cora/method/llm_method.h"
 #include "cora/text/tokenizer.h"
 #include "cora/train/adam.h"
+#include "cora/train/checkpoint.h"
 #include "cora/train/run_dir.h"
 
 namespace cora::method {
 namespace {
 
-using Named = std::vector<std::pair<std::string, torch::Tensor>>;
+using train::Named;
 
 uint64_t mix(uint64_t seed, int64_t k) {
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(k) + 0x632BE59BD9B4E019ull;
@@ -98,19 +99,6 @@ std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Ro
   return out;
 }
 
-void load_named(const Named& params, const std::map<std::string, torch::Tensor>& t,
-                const std::string& source, const std::string& prefix = "") {
-  torch::NoGradGuard ng;
-  for (const auto& [name, p] : params) {
-    auto it = t.find(prefix + name);
-    if (it == t.end()) throw Error::at(source, 0, "tensor '" + prefix + name + "' is missing");
-    if (!it->second.sizes().equals(p.sizes()))
-      throw Error::at(source, 0, "tensor '" + name + "' has shape " + c10::str(it->second.sizes()) +
-                                     ", the model needs " + c10::str(p.sizes()));
-    p.copy_(it->second);
-  }
-}
-
 }  // namespace
 
 double learning_rate(const config::TrainConfig& t, int64_t step, int64_t total) {
@@ -145,35 +133,17 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
   train::Adam opt(plist, {.weight_decay = tc.weight_decay, .decoupled = true}, decay);
   train::Progress prog;
   Named best;
-  auto snapshot = [&] {
-    Named c;
-    for (auto& [n, p] : params) c.emplace_back(n, p.detach().clone());
-    return c;
-  };
   if (prev) {
-    auto all = io::load_safetensors(run.ckpt("latest.safetensors"));
-    load_named(params, all, run.ckpt("latest.safetensors"), "model.");
-    std::map<std::string, torch::Tensor> os;
-    for (auto& [k, v] : all)
-      if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = v;
-    if (!params.empty()) opt.load_state(os);
-    auto b = io::load_safetensors(run.ckpt("best.safetensors"));
-    for (auto& [n, p] : params) best.emplace_back(n, b.at(n).to(p.device()));
     prog = *prev;
+    best = train::load_checkpoint(run, params, opt, prog);
     run.truncate_metrics_after(prog.epoch);
     spdlog::info("resuming after epoch {} (best epoch {}, {} = {:.4f})", prog.epoch,
                  prog.best_epoch, tc.selection_metric, prog.best_metric);
   }
   auto save = [&](bool done) {
     prog.done = done;
-    Named latest;
-    for (auto& [n, p] : params) latest.emplace_back("model." + n, p);
-    for (auto& [k, v] : opt.state()) latest.emplace_back("optim." + k, v);
-    std::map<std::string, std::string> md{{"format", "cora-llm-v1"}, {"method", cfg.method},
-                                          {"epoch", std::to_string(prog.epoch)}};
-    io::save_safetensors(run.ckpt("latest.safetensors"), latest, md);
-    io::save_safetensors(run.ckpt("best.safetensors"), best, md);
-    run.write_progress(prog);
+    train::save_checkpoint(run, params, opt, best, prog,
+                           {{"format", "cora-llm-v1"}, {"method", cfg.method}});
   };
 
   const int64_t N = tok_train.size(), B = tc.batch_size;
@@ -249,7 +219,7 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
       prog.best_epoch = epoch;
       prog.best_step = prog.step;
       prog.bad_epochs = 0;
-      best = snapshot();
+      best = train::snapshot(params);
     } else {
       ++prog.bad_epochs;
     }
@@ -258,7 +228,7 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
     bool stop = (prog.bad_epochs >= tc.patience && epoch + 1 >= tc.min_epochs) || epoch + 1 >= epochs;
     save(stop);
   }
-  if (best.empty()) best = snapshot();
+  if (best.empty()) best = train::snapshot(params);
   if (!prog.done) save(true);
   {
     torch::NoGradGuard ng;
@@ -289,7 +259,8 @@ eval::EvalResult evaluate_run(const std::string& run_dir, const std::string& spl
   set_threads(cfg.threads);
   Setup s = build(cfg);
   Named params = s.method->trainable();
-  if (!params.empty()) load_named(params, io::load_safetensors(run.ckpt("best.safetensors")), run.ckpt("best.safetensors"));
+  if (!params.empty())
+    train::copy_named(params, io::load_safetensors(run.ckpt("best.safetensors")), run.ckpt("best.safetensors"));
   const auto& split = s.data.split(split_name);
   auto tk = tokenize_split(split, s.data.items, *s.tok, s.prompt, s.tok->bos_id());
   auto sc = predict(*s.method, tk, cf::make_rows(split, s.hist_len), cfg.train.eval_batch_size, s.device);

@@ -1,0 +1,34 @@
+// Checkpoints shared by every trainer: ckpt/latest.safetensors (trained tensors as
+// `model.<name>` and optimizer state as `optim.<key>`), ckpt/best.safetensors (best tensors, plain
+// names) and ckpt/progress.json written last, as the commit point.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cora/train/adam.h"
+#include "cora/train/run_dir.h"
+
+namespace cora::train {
+
+using Named = std::vector<std::pair<std::string, torch::Tensor>>;
+
+/// Detached copies (the in-memory best state).
+Named snapshot(const Named& params);
+
+void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, const Named& best,
+                     const Progress& p, std::map<std::string, std::string> meta);
+
+/// Restores `params` and `opt` from ckpt/latest.safetensors (checked against `p.epoch`) and
+/// returns the best tensors from ckpt/best.safetensors.
+Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const Progress& p);
+
+/// Copies tensors named like `params` (with `prefix`) from `t`, checking names and shapes.
+void copy_named(const Named& params, const std::map<std::string, torch::Tensor>& t,
+                const std::string& source, const std::string& prefix = "");
+
+}  // namespace cora::train

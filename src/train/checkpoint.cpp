@@ -1,0 +1,68 @@
+// Atomic checkpoint writing and exact restoring.
+#include "cora/train/checkpoint.h"
+
+#include "cora/core/error.h"
+#include "cora/io/safetensors.h"
+
+namespace cora::train {
+
+Named snapshot(const Named& params) {
+  Named c;
+  for (const auto& [n, p] : params) c.emplace_back(n, p.detach().clone());
+  return c;
+}
+
+void copy_named(const Named& params, const std::map<std::string, torch::Tensor>& t,
+                const std::string& source, const std::string& prefix) {
+  torch::NoGradGuard ng;
+  for (const auto& [name, p] : params) {
+    auto it = t.find(prefix + name);
+    if (it == t.end()) throw Error::at(source, 0, "tensor '" + prefix + name + "' is missing");
+    if (!it->second.sizes().equals(p.sizes()))
+      throw Error::at(source, 0, "tensor '" + prefix + name + "' has shape " +
+                                     c10::str(it->second.sizes()) + ", the model needs " +
+                                     c10::str(p.sizes()) +
+                                     " (hint: the checkpoint belongs to another config or split)");
+    p.copy_(it->second);
+  }
+}
+
+void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, const Named& best,
+                     const Progress& p, std::map<std::string, std::string> meta) {
+  if (!run.writer()) return;
+  Named latest;
+  for (const auto& [n, t] : params) latest.emplace_back("model." + n, t);
+  for (auto& [k, v] : opt.state()) latest.emplace_back("optim." + k, v);
+  meta["epoch"] = std::to_string(p.epoch);
+  io::save_safetensors(run.ckpt("latest.safetensors"), latest, meta);
+  meta["epoch"] = std::to_string(p.best_epoch);
+  io::save_safetensors(run.ckpt("best.safetensors"), best, meta);
+  run.write_progress(p);  // commit point
+}
+
+Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const Progress& p) {
+  const std::string path = run.ckpt("latest.safetensors");
+  {
+    io::SafetensorsFile f(path);
+    auto it = f.header().metadata.find("epoch");
+    if (it == f.header().metadata.end() || std::stoll(it->second) != p.epoch)
+      throw Error::at(path, 0, "does not match progress.json (hint: the run was interrupted "
+                               "while saving; start a fresh run)");
+  }
+  auto all = io::load_safetensors(path);
+  copy_named(params, all, path, "model.");
+  std::map<std::string, torch::Tensor> os;
+  for (auto& [k, v] : all)
+    if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = v;
+  if (!params.empty()) opt.load_state(os);
+  auto b = io::load_safetensors(run.ckpt("best.safetensors"));
+  Named best;
+  for (const auto& [n, t] : params) {
+    auto it = b.find(n);
+    if (it == b.end()) throw Error::at(run.ckpt("best.safetensors"), 0, "tensor '" + n + "' is missing");
+    best.emplace_back(n, it->second.to(t.device()));
+  }
+  return best;
+}
+
+}  // namespace cora::train
