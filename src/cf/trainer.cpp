@@ -100,14 +100,7 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
 
   train::Progress prog;
   Named best;  // in-memory copy of the best weights
-  if (prev) {
-    if (prev->done) spdlog::info("run already finished; re-evaluating from the saved state");
-    prog = *prev;
-    best = train::load_checkpoint(run, params, opt, prog);
-    run.truncate_metrics_after(prog.epoch);
-    spdlog::info("resuming after epoch {} (best epoch {}, {} = {:.4f})", prog.epoch,
-                 prog.best_epoch, tc.selection_metric, prog.best_metric);
-  }
+  if (prev) best = train::resume(run, params, opt, prog, tc.selection_metric);
   auto save = [&](bool done) {
     prog.done = done;
     train::save_checkpoint(run, params, opt, best, prog, meta(*model, prog.epoch));
@@ -155,16 +148,7 @@ TrainSummary train(const config::Config& cfg, const std::string& out_dir, bool r
     prog.elapsed_s = now_seconds() - t0;
     run.append_metrics({prog.step, epoch, loss_sum / steps_per_epoch, tc.lr, v_auc, v_uauc,
                         prog.elapsed_s});
-    bool improved = prog.best_epoch < 0 || metric > prog.best_metric;
-    if (improved) {
-      prog.best_metric = metric;
-      prog.best_epoch = epoch;
-      prog.best_step = prog.step;
-      prog.bad_epochs = 0;
-      best = train::snapshot(params);
-    } else {
-      ++prog.bad_epochs;
-    }
+    if (train::record_evaluation(prog, metric, epoch)) best = train::snapshot(params);
     bool stop = (prog.bad_epochs >= tc.patience && epoch + 1 >= tc.min_epochs) ||
                 epoch + 1 >= tc.epochs;
     if (now_seconds() - last_log > 5 || stop || epoch == 0) {

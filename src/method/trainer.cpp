@@ -133,13 +133,7 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
   train::Adam opt(plist, {.weight_decay = tc.weight_decay, .decoupled = true}, decay);
   train::Progress prog;
   Named best;
-  if (prev) {
-    prog = *prev;
-    best = train::load_checkpoint(run, params, opt, prog);
-    run.truncate_metrics_after(prog.epoch);
-    spdlog::info("resuming after epoch {} (best epoch {}, {} = {:.4f})", prog.epoch,
-                 prog.best_epoch, tc.selection_metric, prog.best_metric);
-  }
+  if (prev) best = train::resume(run, params, opt, prog, tc.selection_metric);
   auto save = [&](bool done) {
     prog.done = done;
     train::save_checkpoint(run, params, opt, best, prog,
@@ -214,15 +208,7 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
     prog.epoch = epoch;
     prog.elapsed_s = now_seconds() - t0;
     run.append_metrics({prog.step, epoch, iters ? loss_sum / iters : 0.0, lr, v_auc, v_uauc, prog.elapsed_s});
-    if (prog.best_epoch < 0 || metric > prog.best_metric) {
-      prog.best_metric = metric;
-      prog.best_epoch = epoch;
-      prog.best_step = prog.step;
-      prog.bad_epochs = 0;
-      best = train::snapshot(params);
-    } else {
-      ++prog.bad_epochs;
-    }
+    if (train::record_evaluation(prog, metric, epoch)) best = train::snapshot(params);
     spdlog::info("epoch {} step {} valid auc {:.4f} uauc {:.4f} | best {:.4f} @ {} | {:.0f}s", epoch,
                  prog.step, v_auc, v_uauc, prog.best_metric, prog.best_epoch, prog.elapsed_s);
     bool stop = (prog.bad_epochs >= tc.patience && epoch + 1 >= tc.min_epochs) || epoch + 1 >= epochs;

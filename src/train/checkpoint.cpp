@@ -1,6 +1,8 @@
 // Atomic checkpoint writing and exact restoring.
 #include "cora/train/checkpoint.h"
 
+#include <spdlog/spdlog.h>
+
 #include "cora/core/error.h"
 #include "cora/io/safetensors.h"
 
@@ -63,6 +65,31 @@ Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const P
     best.emplace_back(n, it->second.to(t.device()));
   }
   return best;
+}
+
+Named resume(const RunDir& run, const Named& params, Adam& opt, Progress& p,
+             const std::string& metric_name) {
+  auto prev = run.read_progress();
+  if (!prev) throw Error::at(run.path(), 0, "has no checkpoint to resume (hint: drop --resume)");
+  p = *prev;
+  Named best = load_checkpoint(run, params, opt, p);
+  run.truncate_metrics_after(p.epoch);
+  spdlog::info("resuming after epoch {} (best epoch {}, {} = {:.4f}){}", p.epoch, p.best_epoch,
+               metric_name, p.best_metric, p.done ? "; the run had finished, re-evaluating" : "");
+  return best;
+}
+
+bool record_evaluation(Progress& p, double metric, int64_t epoch) {
+  p.epoch = epoch;
+  if (p.best_epoch >= 0 && !(metric > p.best_metric)) {
+    ++p.bad_epochs;
+    return false;
+  }
+  p.best_metric = metric;
+  p.best_epoch = epoch;
+  p.best_step = p.step;
+  p.bad_epochs = 0;
+  return true;
 }
 
 }  // namespace cora::train

@@ -27,6 +27,15 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
 /// returns the best tensors from ckpt/best.safetensors.
 Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const Progress& p);
 
+/// Resumes from `run`'s checkpoint: fills `p`, restores params and optimizer, drops
+/// metrics.jsonl records past the checkpoint, logs; returns the best tensors.
+Named resume(const RunDir& run, const Named& params, Adam& opt, Progress& p,
+             const std::string& metric_name);
+
+/// Early-stopping bookkeeping after the evaluation of `epoch` (p.step already counts it):
+/// true when `metric` is a new best (the caller snapshots the weights).
+bool record_evaluation(Progress& p, double metric, int64_t epoch);
+
 /// Copies tensors named like `params` (with `prefix`) from `t`, checking names and shapes.
 void copy_named(const Named& params, const std::map<std::string, torch::Tensor>& t,
                 const std::string& source, const std::string& prefix = "");
