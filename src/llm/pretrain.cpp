@@ -88,8 +88,9 @@ double heldout_nll(LlamaImpl& m, const std::vector<int32_t>& ids, int64_t T, int
   for (int64_t w0 = 0; w0 < windows; w0 += batch) {
     const int64_t n = std::min(batch, windows - w0);
     auto x = torch::empty({n, T + 1}, torch::kInt64);
+    auto xa = x.accessor<int64_t, 2>();
     for (int64_t b = 0; b < n; ++b)
-      for (int64_t t = 0; t <= T; ++t) x[b][t] = ids[(w0 + b) * T + t];
+      for (int64_t t = 0; t <= T; ++t) xa[b][t] = ids[(w0 + b) * T + t];
     auto h = m.model->norm(m.forward_hidden({x.narrow(1, 0, T)}));       // [n, T, D]
     auto logits = m.logits(h);                                           // [n, T, V]
     auto loss = torch::nn::functional::cross_entropy(
@@ -200,8 +201,9 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
     auto starts = torch::randint(0, max_start, {B}, g, torch::kInt64);
     auto x = torch::empty({B, T + 1}, torch::kInt64);
     auto xa = x.accessor<int64_t, 2>();
+    auto sa = starts.accessor<int64_t, 1>();
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t <= T; ++t) xa[b][t] = train_ids[starts[b].item<int64_t>() + t];
+      for (int64_t t = 0; t <= T; ++t) xa[b][t] = train_ids[sa[b] + t];
     auto h = m->model->norm(m->forward_hidden({x.narrow(1, 0, T)}));   // [B, T, D]
     auto loss = torch::nn::functional::cross_entropy(m->logits(h).reshape({B * T, -1}),
                                                      x.narrow(1, 1, T).reshape({-1}));

@@ -157,7 +157,7 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
       perm = torch::randperm(N, g, torch::kInt64);
       perm_pass = pass;
     }
-    return perm[i % N].item<int64_t>();
+    return perm.data_ptr<int64_t>()[i % N];
   };
   int64_t epochs_here = 0;
   while (!prog.done && prog.epoch + 1 < epochs) {
