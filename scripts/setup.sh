@@ -2,7 +2,7 @@
 # Installs cora's build and runtime packages from Debian, only those missing (idempotent).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-openmp
-      libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
+      libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev libssl-dev
       wordnet-base python3)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -24,6 +24,25 @@ struct Subcommand {
 std::vector<Subcommand> table() {
   using namespace cora::app;
   return {
+      {"prepare", "raw Amazon / MovieLens / RecBole data into a split directory (+ stats.json)",
+       [](CLI::App* s) {
+         auto a = std::make_shared<PrepareArgs>();
+         s->add_option("--format", a->format,
+                       "amazon2014 | amazon2018 | amazon2023 | ml-1m | ml-100k | movielens-csv | "
+                       "recbole (default: detected)")
+             ->check(CLI::IsMember({"amazon2014", "amazon2018", "amazon2023", "ml-1m", "ml-100k",
+                                    "movielens-csv", "recbole"}));
+         s->add_option("--input", a->inputs, "input files or directories (plain or .gz)")
+             ->required()->allow_extra_args(true);
+         s->add_option("--out", a->out, "split directory to write (replaced atomically)")->required();
+         s->add_option("--config", a->config, "protocol config (prepare.* keys; configs/data/)")
+             ->check(CLI::ExistingFile);
+         s->add_option("--set", a->overrides, "override a protocol key: prepare.key=value")
+             ->allow_extra_args(false);
+         s->add_option("--max-bad-lines", a->max_bad_lines,
+                       "malformed lines tolerated (counted, first 5 shown; default 0)");
+         return [a] { return prepare(*a); };
+       }},
       {"train", "train a config's method, select on validation, evaluate on test",
        [](CLI::App* s) {
          auto a = std::make_shared<TrainArgs>();
@@ -67,7 +86,8 @@ std::vector<Subcommand> table() {
       {"bench", "benchmarks; prints one JSON object per measurement",
        [](CLI::App* s) {
          auto a = std::make_shared<BenchArgs>();
-         s->add_option("what", a->what, "cf | llm | train | eval")->required();
+         s->add_option("what", a->what, "cf | llm | train | eval | prepare")->required();
+         s->add_option("--mb", a->megabytes, "prepare: megabytes of generated reviews (default 200)");
          s->add_option("--config", a->config, "JSON config file")->check(CLI::ExistingFile);
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);

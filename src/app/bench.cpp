@@ -187,6 +187,7 @@ json bench_method(const config::Config& c, bool training) {
 }  // namespace
 
 int bench(const BenchArgs& a) {
+  if (a.what == "prepare") return bench_prepare(a);
   if (a.config.empty())
     throw UsageError("bench needs --config (e.g. configs/ml1m/mf.json, configs/bench/llm_cpu_small.json)");
   config::Config c = config::load(a.config, a.overrides);
@@ -200,7 +201,7 @@ int bench(const BenchArgs& a) {
   else if (a.what == "train" || a.what == "eval")
     j = bench_method(c, a.what == "train");
   else
-    throw UsageError("bench target '" + a.what + "' is not available (cf, llm, train, eval)");
+    throw UsageError("bench target '" + a.what + "' is not available (cf, llm, train, eval, prepare)");
   std::cout << j.dump() << std::endl;
   return 0;
 }

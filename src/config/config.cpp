@@ -22,7 +22,7 @@ struct Field {
   std::string key;
   Slot slot;
   std::string doc;
-  std::vector<std::string> choices;  // for strings; empty = free
+  std::vector<std::string> choices = {};  // for strings; empty = free
   bool is_path = false;
   double min = -1e300;  // numeric lower bound (inclusive)
 };
@@ -70,6 +70,24 @@ std::vector<Field> fields(Config& c) {
       {"pretrain.steps", &c.pretrain.steps, "optimiser steps", {}, false, 0},
       {"pretrain.eval_every", &c.pretrain.eval_every, "steps between held-out evaluations", {}, false, 1},
       {"pretrain.heldout_fraction", &c.pretrain.heldout_fraction, "corpus lines held out", {}, false, 0},
+      {"prepare.positive_rating", &c.prepare.positive_rating, "label = 1 when rating >= this"},
+      {"prepare.window_start", &c.prepare.window_start, "first kept UTC date (\"\" = unbounded)"},
+      {"prepare.window_end", &c.prepare.window_end, "UTC date after the last kept second"},
+      {"prepare.min_user_rows", &c.prepare.min_user_rows, "drop users with fewer rows", {}, false, 0},
+      {"prepare.min_item_rows", &c.prepare.min_item_rows, "drop items with fewer rows", {}, false, 0},
+      {"prepare.filter_until_stable", &c.prepare.filter_until_stable,
+       "repeat the count filters until stable (false = users then items, once)"},
+      {"prepare.split", &c.prepare.split, "how rows are split in time order",
+       {"dates", "halves", "ratios"}},
+      {"prepare.valid_start", &c.prepare.valid_start, "dates/halves: first valid UTC date"},
+      {"prepare.test_start", &c.prepare.test_start, "dates: first test UTC date"},
+      {"prepare.train_ratio", &c.prepare.train_ratio, "ratios: share of train", {}, false, 0},
+      {"prepare.valid_ratio", &c.prepare.valid_ratio, "ratios: share of valid", {}, false, 0},
+      {"prepare.valid_small_fraction", &c.prepare.valid_small_fraction,
+       "share of valid sampled into valid_small", {}, false, 0},
+      {"prepare.valid_small_seed", &c.prepare.valid_small_seed, "seed of the valid_small sample"},
+      {"prepare.max_history", &c.prepare.max_history, "most recent positives kept (0 = all)", {},
+       false, 0},
       {"train.seed", &c.train.seed, "seed for init, data order and dropout"},
       {"train.lr", &c.train.lr, "peak learning rate", {}, false, 0},
       {"train.weight_decay", &c.train.weight_decay, "Adam L2 (CF) / AdamW decay (LLM)", {},
@@ -196,8 +214,13 @@ bool Config::is_cf_method() const {
   return method == "mf" || method == "lightgcn" || method == "sasrec";
 }
 
-Config parse(const std::string& text, const std::string& source,
-             const std::vector<std::string>& overrides) {
+namespace {
+bool allowed_in_prepare(const std::string& k) {
+  return k.rfind("prepare.", 0) == 0 || k == "log_level" || k == "threads";
+}
+
+Config parse_impl(const std::string& text, const std::string& source,
+                  const std::vector<std::string>& overrides, bool prepare_only) {
   json root;
   try {
     root = json::parse(text);
@@ -218,6 +241,9 @@ Config parse(const std::string& text, const std::string& source,
     auto it = by_key.find(k);
     if (it == by_key.end())
       throw Error::key(k, "unknown key in " + source + suggest(table, k));
+    if (prepare_only && !allowed_in_prepare(k))
+      throw Error::key(k, "not a data-protocol key (in " + source +
+                              "; a `cora prepare` config holds prepare.* keys only)");
     assign(*it->second, v, source);
     seen.insert(k);
   }
@@ -228,6 +254,8 @@ Config parse(const std::string& text, const std::string& source,
     std::string k = o.substr(0, eq), raw = o.substr(eq + 1);
     auto it = by_key.find(k);
     if (it == by_key.end()) throw Error::key(k, "unknown key in --set" + suggest(table, k));
+    if (prepare_only && !allowed_in_prepare(k))
+      throw Error::key(k, "not a data-protocol key (`cora prepare --set` takes prepare.* keys)");
     json v;
     // Strings may be given bare (--set data.dir=/x); everything else as JSON.
     if (std::holds_alternative<std::string*>(it->second->slot)) {
@@ -241,11 +269,31 @@ Config parse(const std::string& text, const std::string& source,
     assign(*it->second, v, "--set");
   }
 
+  if (prepare_only) return c;
   if (c.method.empty()) throw Error::key("method", "missing (in " + source + ")");
   if (c.data.dir.empty()) throw Error::key("data.dir", "missing (in " + source + ")");
   for (auto* p : {&c.data.dir, &c.cf.run, &c.llm.dir})
     if (!p->empty()) *p = io::absolute(*p);
   return c;
+}
+}  // namespace
+
+Config parse(const std::string& text, const std::string& source,
+             const std::vector<std::string>& overrides) {
+  return parse_impl(text, source, overrides, false);
+}
+
+Config load_prepare(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return parse_impl("{}", "the defaults", overrides, true);
+  return parse_impl(io::read_file(path), path, overrides, true);
+}
+
+std::string prepare_to_json(const Config& c_in) {
+  Config c = c_in;
+  json out = json::object();
+  for (const auto& f : fields(c))
+    if (f.key.rfind("prepare.", 0) == 0) out[f.key.substr(8)] = slot_value(f.slot);
+  return out.dump();
 }
 
 Config load(const std::string& path, const std::vector<std::string>& overrides) {

@@ -25,11 +25,25 @@ struct EvalArgs {
 int eval(const EvalArgs& a);
 
 struct BenchArgs {
-  std::string what;  ///< cf | llm
+  std::string what;  ///< cf | llm | train | eval | prepare
   std::string config;
   std::vector<std::string> overrides;
+  int64_t megabytes = 200;  ///< prepare: size of the generated review file
 };
 int bench(const BenchArgs& a);
+/// `cora bench prepare`: generated Amazon-2018 reviews, plain and gzip; MB/s and lines/s.
+int bench_prepare(const BenchArgs& a);
+
+struct PrepareArgs {
+  std::string format;               ///< "" = detect from the inputs
+  std::vector<std::string> inputs;  ///< files or directories
+  std::string out;
+  std::string config;               ///< protocol config (prepare.* keys); "" = defaults
+  std::vector<std::string> overrides;
+  int64_t max_bad_lines = 0;
+};
+/// `cora prepare`: raw data into a split directory; prints stats.json.
+int prepare(const PrepareArgs& a);
 
 struct GenerateArgs {
   std::string model;   ///< Hugging Face checkpoint directory

@@ -93,6 +93,25 @@ struct PretrainConfig {
   double heldout_fraction = 0.02;  ///< lines kept out for perplexity
 };
 
+/// `cora prepare`: the protocol that turns raw ratings into a split (defaults = the paper's
+/// ML-1M protocol; configs/data/ holds ML-1M, Amazon-Book and the embedded default).
+struct PrepareConfig {
+  double positive_rating = 4;         ///< label = 1 when rating >= this (Amazon-Book: 5)
+  std::string window_start = "2001-06-01";  ///< UTC date, inclusive ("" = unbounded)
+  std::string window_end = "2003-02-01";    ///< UTC date, exclusive ("" = unbounded)
+  int64_t min_user_rows = 0;          ///< users with fewer rows (after the window) are dropped
+  int64_t min_item_rows = 0;          ///< items with fewer rows are dropped
+  bool filter_until_stable = false;   ///< repeat the two count filters until nothing changes
+  std::string split = "dates";        ///< dates | halves | ratios
+  std::string valid_start = "2002-04-01";  ///< dates/halves: first valid second (UTC date)
+  std::string test_start = "2002-09-01";   ///< dates: first test second (UTC date)
+  double train_ratio = 0.8;           ///< ratios: leading share of rows in time order
+  double valid_ratio = 0.1;           ///< ratios: next share; the rest is test
+  double valid_small_fraction = 0.5;  ///< share of valid sampled into valid_small
+  uint64_t valid_small_seed = 2023;
+  int64_t max_history = 0;            ///< most recent positives kept per row (0 = all)
+};
+
 struct Config {
   std::string method;           ///< mf | lightgcn | sasrec | icl | tallrec | collm | cora | pretrain
   DataConfig data;
@@ -101,6 +120,7 @@ struct Config {
   PromptConfig prompt;
   CoraConfig cora;
   PretrainConfig pretrain;
+  PrepareConfig prepare;
   TrainConfig train;
   std::string device = "auto";  ///< cpu | cuda | auto
   int64_t threads = 0;          ///< intra-op threads (0 = all cores)
@@ -116,6 +136,13 @@ Config load(const std::string& path, const std::vector<std::string>& overrides =
 /// Same, from JSON text; `source` names it in errors.
 Config parse(const std::string& json_text, const std::string& source,
              const std::vector<std::string>& overrides = {});
+
+/// A data-protocol config for `cora prepare`: only `prepare.*` (and `log_level`, `threads`)
+/// keys are allowed, and `method`/`data.dir` are not required. `path` "" = defaults only.
+Config load_prepare(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// The `prepare` section alone as JSON text (stats.json records it).
+std::string prepare_to_json(const Config& c);
 
 /// The full resolved config as JSON text (config.resolved.json); parse(to_json(c)) == c.
 std::string to_json(const Config& c);
