@@ -556,11 +556,11 @@ std::string prepare(const PrepareRequest& req) {
     if (!raw::parse_utc(p.test_start, test_start))
       throw Error::key("prepare.test_start", "expected a UTC date YYYY-MM-DD, got '" + p.test_start + "'");
     if (test_start <= valid_start) throw Error::key("prepare.test_start", "must be after prepare.valid_start");
-  } else if (p.split == "ratios") {
+  } else if (p.split == "ratios" || p.split == "user_ratios") {
     if (p.train_ratio <= 0 || p.valid_ratio <= 0 || p.train_ratio + p.valid_ratio >= 1)
       throw Error::key("prepare.train_ratio", "train_ratio and valid_ratio must be > 0 with a sum < 1");
   } else if (p.split != "halves") {
-    throw Error::key("prepare.split", "'" + p.split + "' is not one of: dates, halves, ratios");
+    throw Error::key("prepare.split", "'" + p.split + "' is not one of: dates, halves, ratios, user_ratios");
   }
   if (p.valid_small_fraction <= 0 || p.valid_small_fraction > 1)
     throw Error::key("prepare.valid_small_fraction", "must be in (0, 1]");
@@ -648,10 +648,19 @@ std::string prepare(const PrepareRequest& req) {
                                     [](const Row& r, int64_t t) { return r.ts < t; }) - rows.begin();
     size_t half = (n - first) / 2;
     for (size_t i = 0; i < n; ++i) part[i] = i < first ? 0 : i < first + half ? 1 : 2;
-  } else {
+  } else if (p.split == "ratios") {
     size_t a = static_cast<size_t>(std::floor(n * p.train_ratio));
     size_t b = a + static_cast<size_t>(std::floor(n * p.valid_ratio));
     for (size_t i = 0; i < n; ++i) part[i] = i < a ? 0 : i < b ? 1 : 2;
+  } else {  // user_ratios: each user's own rows in time order
+    std::vector<int64_t> total(c.users_.names.size(), 0), seen(c.users_.names.size(), 0);
+    for (const auto& r : rows) ++total[r.user];
+    for (size_t i = 0; i < n; ++i) {
+      int64_t t = total[rows[i].user], k = seen[rows[i].user]++;
+      int64_t a = static_cast<int64_t>(std::floor(t * p.train_ratio));
+      int64_t b = a + static_cast<int64_t>(std::floor(t * p.valid_ratio));
+      part[i] = k < a ? 0 : k < b ? 1 : 2;
+    }
   }
 
   // --- Ids by first appearance in time order (1-based; 0 = padding).

@@ -74,3 +74,25 @@ TEST(Cli, GenerateReproducesStories260K) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("tokenizer model does not exist"), std::string::npos) << r.out;
 }
+
+TEST(Cli, PrepareExitCodes) {
+  TempDir t;
+  write_text(t.file("raw/ratings.dat"), "1::10::5::1017700000\n1::11::4::1031000000\n"
+                                         "2::10::4::1000000000\n2::11::1::1019000000\n"
+                                         "2::12::x::1032000000\n");
+  write_text(t.file("raw/movies.dat"), "10::A (1990)::Drama\n11::B (1991)::Comedy\n12::C::War\n");
+  auto r = run("prepare --input " + t.file("raw") + " --out " + t.file("out"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("error: " + t.file("raw/ratings.dat") + ":5: rating 'x' is not a number"),
+            std::string::npos) << r.out;
+  EXPECT_FALSE(cora::io::exists(t.file("out")));
+  r = run("prepare --input " + t.file("raw") + " --out " + t.file("out") + " --max-bad-lines 1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"bad_lines\": 1"), std::string::npos) << r.out;
+  EXPECT_TRUE(cora::io::exists(t.file("out/stats.json")));
+  r = run("prepare --input " + t.file("raw") + " --out " + t.file("o2") + " --set train.lr=1");
+  EXPECT_EQ(r.code, 1) << r.out;  // not a data-protocol key (a config error, like unknown keys)
+  EXPECT_NE(r.out.find("'train.lr'"), std::string::npos) << r.out;
+  r = run("prepare --format parquet --input " + t.file("raw") + " --out " + t.file("o2"));
+  EXPECT_EQ(r.code, 2) << r.out;
+}

@@ -386,6 +386,14 @@ TEST(Prepare, HalvesAndRatiosSplits) {
   EXPECT_EQ(s["splits"]["train"]["rows"], 18);
   EXPECT_EQ(s["splits"]["valid"]["rows"], 9);
   EXPECT_EQ(s["splits"]["test"]["rows"], 10);
+  // Per user: 37 rows over 4 users (10, 9, 9, 9 rows) -> train 5+4+4+4, valid 2+2+2+2.
+  p.split = "user_ratios";
+  s = json::parse(run("ml-1m", in, t.file("u"), p));
+  EXPECT_EQ(s["splits"]["train"]["rows"], 17);
+  EXPECT_EQ(s["splits"]["valid"]["rows"], 8);
+  EXPECT_EQ(s["splits"]["test"]["rows"], 12);
+  EXPECT_EQ(s["splits"]["test"]["users"], 4);
+  EXPECT_EQ(s["splits"]["test"]["warm_rows"].get<int>() + s["splits"]["test"]["cold_rows"].get<int>(), 12);
 }
 
 TEST(Prepare, BadInputIsReportedWithFileAndLine) {

@@ -102,7 +102,7 @@ struct PrepareConfig {
   int64_t min_user_rows = 0;          ///< users with fewer rows (after the window) are dropped
   int64_t min_item_rows = 0;          ///< items with fewer rows are dropped
   bool filter_until_stable = false;   ///< repeat the two count filters until nothing changes
-  std::string split = "dates";        ///< dates | halves | ratios
+  std::string split = "dates";        ///< dates | halves | ratios | user_ratios
   std::string valid_start = "2002-04-01";  ///< dates/halves: first valid second (UTC date)
   std::string test_start = "2002-09-01";   ///< dates: first test second (UTC date)
   double train_ratio = 0.8;           ///< ratios: leading share of rows in time order

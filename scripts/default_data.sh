@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The embedded default dataset: MovieLens ml-latest-small from Debian's r-cran-dslabs, exported
+# as GroupLens CSVs and prepared with configs/data/ml_latest_small.json. Cached under
+# ${XDG_CACHE_HOME:-~/.cache}/cora/data (skipped when up to date). Prints the split directory.
+# Usage: scripts/default_data.sh [CORA_BINARY]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cora=${1:-${CORA_BIN:-$root/build/cora}}
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/cora/data
+raw=$cache/ml-latest-small-raw
+out=$cache/ml-latest-small
+config=$root/configs/data/ml_latest_small.json
+
+need=()
+for p in r-base-core r-cran-dslabs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if ((${#need[@]})); then
+  echo "default_data: installing ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -s "$raw/ratings.csv" ] || [ ! -s "$raw/movies.csv" ]; then
+  tmp=$(mktemp -d "$cache/.export.XXXXXX" 2>/dev/null || { mkdir -p "$cache"; mktemp -d "$cache/.export.XXXXXX"; })
+  Rscript "$root/scripts/export_dslabs.R" "$tmp" >&2
+  rm -rf "$raw"
+  mv "$tmp" "$raw"
+fi
+
+if [ -s "$out/stats.json" ] && [ "$out/stats.json" -nt "$config" ] && [ "$out/stats.json" -nt "$raw/ratings.csv" ]; then
+  echo "default_data: $out is up to date" >&2
+else
+  "$cora" prepare --format movielens-csv --input "$raw" --out "$out" --config "$config" >/dev/null
+fi
+echo "$out"
