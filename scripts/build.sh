@@ -10,4 +10,7 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 if [ ! -f "$build/build.ninja" ] || [ "$#" -gt 0 ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
 fi
-cmake --build "$build" -j "$(nproc)"
+# CORA_TARGETS="cora" builds the CLI alone (the demo); default: everything, tests included.
+targets=()
+for t in ${CORA_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$(nproc)" "${targets[@]}"

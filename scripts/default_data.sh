@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded default dataset: MovieLens ml-latest-small from Debian's r-cran-dslabs, exported
 # as GroupLens CSVs and prepared with configs/data/ml_latest_small.json. Cached under
-# ${XDG_CACHE_HOME:-~/.cache}/cora/data (skipped when up to date). Prints the split directory.
+# ${XDG_CACHE_HOME:-~/.cache}/cora/data (skipped when up to date) and linked as data/default.
+# Prints the split directory.
 # Usage: scripts/default_data.sh [CORA_BINARY]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,4 +35,7 @@ if [ -s "$out/stats.json" ] && [ "$out/stats.json" -nt "$config" ] && [ "$out/st
 else
   "$cora" prepare --format movielens-csv --input "$raw" --out "$out" --config "$config" >/dev/null
 fi
+# data/default -> the split, so configs can name it ("data": {"dir": "data/default"}).
+mkdir -p "$root/data"
+ln -sfn "$out" "$root/data/default"
 echo "$out"

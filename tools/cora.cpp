@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cora/app/commands.h"
+#include "cora/app/table.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
 
@@ -92,6 +93,23 @@ std::vector<Subcommand> table() {
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);
          return [a] { return bench(*a); };
+       }},
+      {"table", "every row of a results table over seeds (reuses finished runs, resumes others)",
+       [](CLI::App* s) {
+         auto a = std::make_shared<TableArgs>();
+         s->add_option("--config", a->config, "table spec (configs/tables/)")->required()->check(CLI::ExistingFile);
+         s->add_option("--out", a->out, "output directory: runs/, table.md, table.csv")->required();
+         s->add_option("--set", a->overrides, "override a config key of every row: key.path=value")
+             ->allow_extra_args(false);
+         s->add_flag("--dry-run", a->dry_run, "check every input and print the plan; train nothing");
+         return [a] { return table(*a); };
+       }},
+      {"report", "HTML report (table + SVG charts) of a `cora table` output directory",
+       [](CLI::App* s) {
+         auto a = std::make_shared<ReportArgs>();
+         s->add_option("--table", a->dir, "the table's --out directory")->required()->check(CLI::ExistingDirectory);
+         s->add_option("--out", a->out, "HTML file (default: <table>/report.html)");
+         return [a] { return report(*a); };
        }},
       {"config-keys", "print every config key with its type, default and meaning",
        [](CLI::App*) { return [] { return config_keys(); }; }},

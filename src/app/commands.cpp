@@ -23,10 +23,6 @@ namespace {
 void require_method_available(const config::Config& c) {
   if (c.method == "pretrain")
     throw Error::key("method", "\"pretrain\" configs run with `cora pretrain`");
-  if (c.method == "tallrec" || c.method == "collm")
-    throw Error::key("method", "'" + c.method +
-                                   "' is not available in this build yet; implemented: mf, "
-                                   "lightgcn, sasrec, icl, cora");
 }
 }  // namespace
 

@@ -44,7 +44,7 @@ std::vector<Field> fields(Config& c) {
       {"llm.random_init", &c.llm.random_init, "random weights of the checkpoint's shape"},
       {"llm.checkpointing", &c.llm.checkpointing, "recompute decoder layers in backward"},
       {"prompt.template", &c.prompt.templ,
-       "prompt with <ItemTitleList> and <TargetItemTitle> (\"\" = movie template)"},
+       "prompt with <ItemTitleList> and <TargetItemTitle> (CoLLM: also <UserID>, <TargetItemID>; \"\" = the movie template of the method)"},
       {"prompt.max_history", &c.prompt.max_history, "most recent liked titles shown", {}, false, 0},
       {"prompt.empty_history", &c.prompt.empty_history, "rendering of an empty history"},
       {"prompt.answer", &c.prompt.answer, "answer word whose first piece's logit is the score"},
@@ -58,6 +58,13 @@ std::vector<Field> fields(Config& c) {
       {"cora.alpha", &c.cora.alpha, "delta scale numerator (scale = alpha / rank)", {}, false, 0},
       {"cora.lora_dropout", &c.cora.lora_dropout, "dropout on x before x W_c", {}, false, 0},
       {"cora.targets", &c.cora.targets, "comma-separated projections of every layer"},
+      {"lora.rank", &c.lora.rank, "TALLRec LoRA rank", {}, false, 1},
+      {"lora.alpha", &c.lora.alpha, "TALLRec LoRA scale numerator (scale = alpha / rank)", {}, false, 0},
+      {"lora.dropout", &c.lora.dropout, "TALLRec LoRA input dropout", {}, false, 0},
+      {"lora.targets", &c.lora.targets, "TALLRec LoRA projections of every layer"},
+      {"collm.tallrec_run", &c.collm.tallrec_run,
+       "finished TALLRec run whose LoRA CoLLM loads frozen (\"\" = none)", {}, true},
+      {"collm.hidden", &c.collm.hidden, "CoLLM MLP width (0 = 10 x CF dim)", {}, false, 0},
       {"pretrain.wordnet_dir", &c.pretrain.wordnet_dir, "WordNet dict directory (\"\" = none)", {}, true},
       {"pretrain.items", &c.pretrain.items, "add data.dir's item titles/genres to the corpus"},
       {"pretrain.vocab_size", &c.pretrain.vocab_size, "tokenizer pieces", {}, false, 300},
@@ -111,6 +118,8 @@ std::vector<Field> fields(Config& c) {
        {"auc", "uauc"}},
       {"train.valid_split", &c.train.valid_split, "split used for selection",
        {"valid", "valid_small"}},
+      {"train.valid_limit", &c.train.valid_limit,
+       "LLM methods: select on a fixed sample of this many valid rows (0 = all)", {}, false, 0},
       {"train.warmup_steps", &c.train.warmup_steps, "linear warm-up steps (LLM methods)", {},
        false, 0},
       {"train.warmup_start_lr", &c.train.warmup_start_lr, "learning rate at step 0", {}, false, 0},
@@ -275,7 +284,7 @@ Config parse_impl(const std::string& text, const std::string& source,
   if (prepare_only) return c;
   if (c.method.empty()) throw Error::key("method", "missing (in " + source + ")");
   if (c.data.dir.empty()) throw Error::key("data.dir", "missing (in " + source + ")");
-  for (auto* p : {&c.data.dir, &c.cf.run, &c.llm.dir})
+  for (auto* p : {&c.data.dir, &c.cf.run, &c.llm.dir, &c.collm.tallrec_run})
     if (!p->empty()) *p = io::absolute(*p);
   return c;
 }

@@ -48,10 +48,34 @@ TokenizedSplit tokenize_split(const data::Split& split, const data::Items& items
   TokenizedSplit t;
   t.offsets.reserve(split.size() + 1);
   t.offsets.push_back(0);
+  const bool slots = o.templ.find(kUserSlot) != std::string::npos ||
+                     o.templ.find(kItemSlot) != std::string::npos;
   for (size_t r = 0; r < split.size(); ++r) {
+    const int64_t start = static_cast<int64_t>(t.ids.size());
     t.ids.push_back(bos);
-    for (int32_t id : tok.encode(render_prompt(items, split.history(r), split.iid[r], o)))
-      t.ids.push_back(id);
+    std::string text = render_prompt(items, split.history(r), split.iid[r], o);
+    if (!slots) {
+      for (int32_t id : tok.encode(text)) t.ids.push_back(id);
+    } else {
+      int64_t upos = -1, ipos = -1;
+      size_t at = 0;
+      while (true) {
+        size_t u = text.find(kUserSlot, at), i = text.find(kItemSlot, at);
+        size_t next = std::min(u, i);
+        std::string seg = text.substr(at, next == std::string::npos ? std::string::npos : next - at);
+        if (!seg.empty())
+          for (int32_t id : tok.encode(seg)) t.ids.push_back(id);
+        if (next == std::string::npos) break;
+        (next == u ? upos : ipos) = static_cast<int64_t>(t.ids.size()) - start;
+        t.ids.push_back(tok.unk_id());
+        at = next + std::string(next == u ? kUserSlot : kItemSlot).size();
+      }
+      if (upos < 0 || ipos < 0)
+        throw Error(std::string("prompt.template must hold both ") + kUserSlot + " and " + kItemSlot +
+                    " once for CoLLM");
+      t.user_pos.push_back(upos);
+      t.item_pos.push_back(ipos);
+    }
     t.offsets.push_back(static_cast<int64_t>(t.ids.size()));
   }
   return t;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include "cora/cf/trainer.h"
 #include "cora/core/error.h"
@@ -72,7 +73,9 @@ Setup build(const config::Config& c) {
                                     " pieces but the model only " +
                                     std::to_string(m->config().vocab_size));
   m->set_checkpointing(c.llm.checkpointing);
-  s.prompt.templ = c.prompt.templ.empty() ? kMovieTemplate : c.prompt.templ;
+  s.prompt.templ = !c.prompt.templ.empty() ? c.prompt.templ
+                   : c.method == "collm"   ? kCollmMovieTemplate
+                                           : kMovieTemplate;
   s.prompt.max_history = c.prompt.max_history;
   s.prompt.empty_history = c.prompt.empty_history;
   int32_t answer = answer_token(*s.tok, c.prompt.answer);
@@ -101,6 +104,24 @@ std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Ro
 
 }  // namespace
 
+data::Split selection_split(const data::Split& full, int64_t limit) {
+  if (limit <= 0 || static_cast<size_t>(limit) >= full.size()) return full;
+  // A fixed sample (seed 2023, independent of train.seed) so every method and seed selects on
+  // the same rows; kept in the split's order.
+  std::vector<int64_t> idx(full.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(2023);
+  for (size_t i = idx.size(); i > 1; --i) std::swap(idx[i - 1], idx[rng() % i]);
+  idx.resize(limit);
+  std::sort(idx.begin(), idx.end());
+  data::Split out;
+  out.name = full.name;
+  out.hist_offsets.push_back(0);
+  for (int64_t i : idx)
+    out.push_row(full.uid[i], full.iid[i], full.label[i], full.timestamp[i], full.not_cold[i], full.history(i));
+  return out;
+}
+
 double learning_rate(const config::TrainConfig& t, int64_t step, int64_t total) {
   if (step < t.warmup_steps)
     return t.warmup_start_lr + (t.lr - t.warmup_start_lr) * static_cast<double>(step) / t.warmup_steps;
@@ -118,7 +139,7 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
   train::RunDir run(out_dir);
   auto prev = resume ? run.read_progress() : std::nullopt;
   run.write_config(cfg);
-  const auto& vsplit = s.data.split(tc.valid_split);
+  const data::Split vsplit = selection_split(s.data.split(tc.valid_split), tc.valid_limit);
   auto tok_train = tokenize_split(s.data.train, s.data.items, *s.tok, s.prompt, s.tok->bos_id());
   auto tok_valid = tokenize_split(vsplit, s.data.items, *s.tok, s.prompt, s.tok->bos_id());
   auto rows_train = cf::make_rows(s.data.train, s.hist_len);

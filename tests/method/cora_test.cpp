@@ -13,6 +13,7 @@
 #include "cora/method/llm_method.h"
 #include "cora/method/trainer.h"
 #include "cora/text/tokenizer.h"
+#include "method/llm_world.h"
 #include "synthetic.h"
 #include "test_util.h"
 
@@ -21,40 +22,7 @@ namespace {
 using cora::testing::error_of;
 using cora::testing::TempDir;
 using cora::testing::write_text;
-
-// data/, cf/ (a trained MF run), llm/ (config.json + tokenizer.model).
-struct World {
-  TempDir t;
-  World() {
-    cora::testing::write_planted_split(t.file("data"), 24, 20, 2, 16);
-    auto cfg = config::parse(R"({"method": "mf", "data": {"dir": ")" + t.file("data") +
-                                 R"("}, "cf": {"dim": 8, "init_std": 0.1}, "train": {"epochs": 5, "lr": 0.01},
-                                 "log_level": "warn", "threads": 2})", "test");
-    cf::train(cfg, t.file("cf"), false);
-    std::ostringstream corpus;
-    for (int i = 1; i <= 20; ++i)
-      corpus << render_prompt(data::load_dataset(t.file("data")).items, {}, i, {}) << "\n";
-    write_text(t.file("corpus.txt"), corpus.str());
-    io::make_dirs(t.file("llm"));
-    text::Tokenizer::train("--input=" + t.file("corpus.txt") + " --model_prefix=" + t.file("llm/tokenizer") +
-                           " --vocab_size=400 --model_type=bpe --byte_fallback=true --minloglevel=2");
-    std::filesystem::copy_file(t.file("llm/tokenizer.model"), t.file("llm/tokenizer.model.bak"));
-    llm::LlamaConfig lc;
-    lc.hidden_size = 32, lc.intermediate_size = 48, lc.num_hidden_layers = 2;
-    lc.num_attention_heads = 4, lc.num_key_value_heads = 2, lc.vocab_size = 400;
-    write_text(t.file("llm/config.json"), llm::to_json(lc));
-  }
-  config::Config cora_config(const std::string& extra = "") const {
-    return config::parse(R"({"method": "cora", "data": {"dir": ")" + t.file("data") +
-                             R"("}, "cf": {"run": ")" + t.file("cf") + R"(", "dim": 8},
-      "llm": {"dir": ")" + t.file("llm") + R"(", "random_init": true},
-      "cora": {"layers": 1, "heads": 2, "intermediate": 32, "rank": 4, "alpha": 8},
-      "train": {"batch_size": 4, "iterations": 3, "epochs": 3, "lr": 0.001, "weight_decay": 0.001,
-                "warmup_steps": 2, "min_lr": 0.0001, "eval_batch_size": 32, "valid_split": "valid_small",
-                "patience": 5, "grad_clip": 1.0)" + extra + R"(},
-      "log_level": "warn", "threads": 2})", "test");
-  }
-};
+using cora::testing::World;
 
 TEST(Cora, ZeroDeltasEqualFrozenLlmAndOnlyGeneratorAndBTrain) {
   World w;

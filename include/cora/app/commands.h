@@ -57,6 +57,13 @@ struct GenerateArgs {
 /// Prints the generated ids (not the prompt), comma-separated on one line.
 int generate(const GenerateArgs& a);
 
+struct ReportArgs {
+  std::string dir;  ///< a `cora table` output directory
+  std::string out;  ///< "" = <dir>/report.html
+};
+/// `cora report`: HTML with the table and SVG charts of loss / validation AUC per method.
+int report(const ReportArgs& a);
+
 /// Markdown table of every config key (`cora config-keys`).
 int config_keys();
 

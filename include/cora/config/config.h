@@ -54,6 +54,20 @@ struct CoraConfig {
   std::string targets = "q_proj,k_proj,v_proj,o_proj";  ///< comma-separated, every layer
 };
 
+/// TALLRec: a LoRA shared by every sample, trained on the text prompt (PEFT conventions).
+struct LoraConfig {
+  int64_t rank = 8;
+  double alpha = 16;
+  double dropout = 0.05;
+  std::string targets = "q_proj,v_proj";  ///< comma-separated, every layer
+};
+
+/// CoLLM: step 2 over a finished TALLRec run (step 1) and a frozen CF model.
+struct CollmConfig {
+  std::string tallrec_run;  ///< finished TALLRec run whose LoRA is loaded frozen ("" = none)
+  int64_t hidden = 0;       ///< MLP width (0 = 10 × CF dim)
+};
+
 /// The optimisation loop shared by every method.
 struct TrainConfig {
   uint64_t seed = 0;                     ///< seeds init, data order and dropout
@@ -68,6 +82,8 @@ struct TrainConfig {
   int64_t min_epochs = 0;                ///< never stop early before this many epochs
   std::string selection_metric = "auc";  ///< auc | uauc, on the validation split
   std::string valid_split = "valid";     ///< valid | valid_small: the split used for selection
+  int64_t valid_limit = 0;               ///< LLM methods: select on a fixed sample of this many
+                                         ///< rows of valid_split (0 = all; CPU-time caps)
   int64_t warmup_steps = 0;              ///< linear warm-up from warmup_start_lr (LLM methods)
   double warmup_start_lr = 1e-5;
   double min_lr = 0.0;                   ///< cosine floor after warm-up (LLM methods)
@@ -119,6 +135,8 @@ struct Config {
   LlmConfig llm;
   PromptConfig prompt;
   CoraConfig cora;
+  LoraConfig lora;
+  CollmConfig collm;
   PretrainConfig pretrain;
   PrepareConfig prepare;
   TrainConfig train;

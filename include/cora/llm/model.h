@@ -40,7 +40,7 @@ struct EmbedOverride {
 
 struct LlmInput {
   torch::Tensor ids;   // [B, T] int64
-  torch::Tensor mask;  // [B, T] 1 = token, 0 = padding (either side); undefined = no padding
+  torch::Tensor mask = {};  // [B, T] 1 = token, 0 = padding (either side); undefined = no padding
   Adapter* adapter = nullptr;
   const EmbedOverride* embeds = nullptr;
 };

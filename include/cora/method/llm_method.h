@@ -1,7 +1,10 @@
 // The LLM methods behind one interface: each scores a batch of prompts with the logit of the
-// answer token at the last prompt position. ICL: the frozen LLM alone. CoRA: the frozen LLM whose
-// q/k/v/o projections receive per-sample deltas (α/r)·B·(drop(x)·W_c), W_c generated from the
-// frozen CF model's user and item representations. Only the generator and the B's train.
+// answer token at the last prompt position. ICL: the frozen LLM alone. TALLRec: a shared LoRA
+// trained on the text prompt. CoLLM: a frozen TALLRec LoRA plus an MLP mapping the frozen CF
+// model's user/item embeddings into the input embeddings of two one-token slots. CoRA: the
+// frozen LLM whose q/k/v/o projections receive per-sample deltas (α/r)·B·(drop(x)·W_c), W_c
+// generated from the frozen CF model's user and item representations; only the generator and
+// the B's train.
 #pragma once
 
 #include <torch/torch.h>
@@ -26,6 +29,7 @@ struct PromptBatch {
   torch::Tensor mask;  // [B, T] 1 = token
   torch::Tensor last;  // [B] position of each row's last prompt token
   cf::Rows rows;       // uid, iid, label (+ history for SASRec)
+  torch::Tensor user_pos = {}, item_pos = {};  // [B] CoLLM slot positions (undefined: no slots)
 };
 PromptBatch make_batch(const TokenizedSplit& tok, const cf::Rows& rows,
                        const std::vector<int64_t>& idx, const torch::Device& device);
@@ -39,6 +43,19 @@ class LlmMethod {
   virtual std::vector<std::pair<std::string, torch::Tensor>> trainable() = 0;
   virtual void set_training(bool on) = 0;
 };
+
+/// CoLLM's mapping d_cf → hidden → ReLU → d_model (exposed for tests).
+class CollmMlpImpl : public torch::nn::Module {
+ public:
+  CollmMlpImpl(int64_t d_cf, int64_t hidden, int64_t d_model);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(CollmMlp);
+
+/// The embedding override of a CoLLM batch: user values at user_pos, item values at item_pos.
+llm::EmbedOverride slot_override(const PromptBatch& b, const torch::Tensor& user_values,
+                                 const torch::Tensor& item_values);
 
 /// Builds the config's method. `cf` may be null for methods without a CF source (ICL).
 std::unique_ptr<LlmMethod> make_llm_method(const config::Config& c, llm::Llama llm,

@@ -26,6 +26,23 @@ inline constexpr const char* kBookTemplate =
     "Leverage the information to predict whether the user would enjoy the book titled "
     "<TargetItemTitle>? Answer with \"Yes\" or \"No\". \\n#Answer:";
 
+/// CoLLM's movie template (shared README): <UserID> and <TargetItemID> each become one token
+/// position whose input embedding the CF mapping replaces.
+inline constexpr const char* kCollmMovieTemplate =
+    "#Question: A user has given high ratings to the following movies: <ItemTitleList>. "
+    "Additionally, we have information about the user's preferences encoded in the feature "
+    "<UserID>. Using all available information, make a prediction about whether the user would "
+    "enjoy the movie titled <TargetItemTitle> with the feature <TargetItemID>? Answer with "
+    "\"Yes\" or \"No\". \\n#Answer:";
+inline constexpr const char* kCollmBookTemplate =
+    "#Question: A user has given high ratings to the following books: <ItemTitleList>. "
+    "Additionally, we have information about the user's preferences encoded in the feature "
+    "<UserID>. Using all available information, make a prediction about whether the user would "
+    "enjoy the book titled <TargetItemTitle> with the feature <TargetItemID>? Answer with "
+    "\"Yes\" or \"No\". \\n#Answer:";
+inline constexpr const char* kUserSlot = "<UserID>";
+inline constexpr const char* kItemSlot = "<TargetItemID>";
+
 struct PromptOptions {
   std::string templ = kMovieTemplate;  ///< placeholders <ItemTitleList>, <TargetItemTitle>
   int64_t max_history = 10;            ///< the most recent titles shown
@@ -39,10 +56,13 @@ std::string render_history(const data::Items& items, std::span<const int64_t> hi
 std::string render_prompt(const data::Items& items, std::span<const int64_t> history,
                           int64_t target, const PromptOptions& o);
 
-/// Tokenized prompts of a split: BOS + pieces, CSR layout.
+/// Tokenized prompts of a split: BOS + pieces, CSR layout. When the template holds <UserID> /
+/// <TargetItemID>, the text around each is encoded separately and the slot is one position
+/// (holding the unk id) recorded in user_pos / item_pos; otherwise those stay empty.
 struct TokenizedSplit {
   std::vector<int64_t> offsets;  ///< [n + 1]
   std::vector<int32_t> ids;
+  std::vector<int64_t> user_pos, item_pos;  ///< [n] positions within each row's prompt
   int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
   int64_t length(int64_t r) const { return offsets[r + 1] - offsets[r]; }
 };

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cora/config/config.h"
+#include "cora/data/split.h"
 #include "cora/eval/metrics.h"
 
 namespace cora::method {
@@ -20,6 +21,10 @@ struct LlmTrainSummary {
 
 /// Trains (or, for ICL, only evaluates) cfg.method and writes the run directory.
 LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, bool resume);
+
+/// The rows model selection uses: all of `full`, or a fixed seeded sample of `limit` rows
+/// (train.valid_limit) in the split's order.
+data::Split selection_split(const data::Split& full, int64_t limit);
 
 /// Learning rate at optimiser step `step` of `total`.
 double learning_rate(const config::TrainConfig& t, int64_t step, int64_t total);

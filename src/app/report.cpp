@@ -1,0 +1,219 @@
+// `cora report`: a self-contained HTML page (no scripts, no external fonts) from a `cora table`
+// output directory: the result table and, per method, SVG charts of training loss and
+// validation AUC over optimiser steps (from each run's metrics.jsonl). Written as well-formed
+// XHTML so any XML parser can check it. Torch-free.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cora/app/commands.h"
+#include "cora/app/table.h"
+#include "cora/core/error.h"
+#include "cora/io/files.h"
+
+namespace cora::app {
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '&') o += "&amp;";
+    else if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool q = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (q) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
+      else if (c == '"') q = false;
+      else cur += c;
+    } else if (c == '"') {
+      q = true;
+    } else if (c == ',') {
+      out.push_back(cur), cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+struct Series {
+  std::string label;
+  std::vector<double> x, y;
+};
+
+std::string num(double v, int d = 3) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", d, v);
+  return b;
+}
+
+// A line chart: axes, 5 ticks each, one polyline + markers per series, a legend.
+std::string chart(const std::string& title, const std::vector<Series>& series) {
+  const double W = 420, H = 240, L = 56, R = 12, T = 28, B = 40;
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  for (const auto& s : series)
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.y[i])) {
+        x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
+        y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+      }
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\" aria-label=\"" << esc(title) << "\">";
+  o << "<rect x=\"0\" y=\"0\" width=\"" << W << "\" height=\"" << H << "\" fill=\"#ffffff\"/>";
+  o << "<text x=\"" << L << "\" y=\"18\" font-size=\"13\" font-family=\"sans-serif\">" << esc(title) << "</text>";
+  if (!std::isfinite(x0)) {
+    o << "<text x=\"" << L << "\" y=\"" << H / 2 << "\" font-size=\"12\" font-family=\"sans-serif\">no data</text></svg>";
+    return o.str();
+  }
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1e-3, y0 -= 1e-3;
+  double pad = (y1 - y0) * 0.05;
+  y0 -= pad, y1 += pad;
+  auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
+  auto py = [&](double y) { return T + (1 - (y - y0) / (y1 - y0)) * (H - T - B); };
+  o << "<g stroke=\"#888888\" stroke-width=\"1\"><line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\""
+    << W - R << "\" y2=\"" << H - B << "\"/><line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L
+    << "\" y2=\"" << H - B << "\"/></g>";
+  o << "<g font-size=\"10\" font-family=\"sans-serif\" fill=\"#333333\">";
+  for (int k = 0; k <= 4; ++k) {
+    double xv = x0 + (x1 - x0) * k / 4, yv = y0 + (y1 - y0) * k / 4;
+    o << "<text x=\"" << num(px(xv), 1) << "\" y=\"" << H - B + 14 << "\" text-anchor=\"middle\">"
+      << static_cast<long long>(std::llround(xv)) << "</text>";
+    o << "<text x=\"" << L - 4 << "\" y=\"" << num(py(yv) + 3, 1) << "\" text-anchor=\"end\">" << num(yv)
+      << "</text>";
+    o << "<line x1=\"" << L << "\" y1=\"" << num(py(yv), 1) << "\" x2=\"" << W - R << "\" y2=\""
+      << num(py(yv), 1) << "\" stroke=\"#eeeeee\"/>";
+  }
+  o << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 6 << "\" text-anchor=\"middle\">optimiser step</text></g>";
+  static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  for (size_t s = 0; s < series.size(); ++s) {
+    const char* c = colors[s % std::size(colors)];
+    o << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"1.8\" points=\"";
+    for (size_t i = 0; i < series[s].x.size(); ++i)
+      if (std::isfinite(series[s].y[i])) o << num(px(series[s].x[i]), 1) << "," << num(py(series[s].y[i]), 1) << " ";
+    o << "\"/>";
+    for (size_t i = 0; i < series[s].x.size(); ++i)
+      if (std::isfinite(series[s].y[i]))
+        o << "<circle cx=\"" << num(px(series[s].x[i]), 1) << "\" cy=\"" << num(py(series[s].y[i]), 1)
+          << "\" r=\"2.2\" fill=\"" << c << "\"/>";
+    o << "<text x=\"" << W - R - 4 << "\" y=\"" << T + 12 + 13 * s << "\" text-anchor=\"end\" font-size=\"10\" "
+      << "font-family=\"sans-serif\" fill=\"" << c << "\">" << esc(series[s].label) << "</text>";
+  }
+  o << "</svg>";
+  return o.str();
+}
+
+}  // namespace
+
+std::string render_report(const std::string& dir) {
+  const std::string csv_path = dir + "/table.csv";
+  if (!io::exists(csv_path))
+    throw Error::at(csv_path, 0, "missing (hint: run `cora table --config ... --out " + dir + "` first)");
+  std::istringstream csv(io::read_file(csv_path));
+  std::string line, title = "cora results", intro, paper;
+  {
+    std::istringstream md(io::exists(dir + "/table.md") ? io::read_file(dir + "/table.md") : "");
+    std::string l;
+    while (std::getline(md, l)) {
+      if (l.rfind("# ", 0) == 0) title = l.substr(2);
+      else if (l.rfind("Paper numbers: ", 0) == 0) paper = l;
+      else if (!l.empty() && l[0] != '|' && intro.size() < 2000) intro += (intro.empty() ? "" : " ") + l;
+    }
+  }
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(csv, line))
+    if (!line.empty()) rows.push_back(csv_fields(line));
+  if (rows.size() < 2) throw Error::at(csv_path, 0, "no rows");
+
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\"><head><meta charset=\"utf-8\"/>"
+    << "<title>" << esc(title) << "</title><style>"
+    << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}"
+    << "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+    << "text-align:right;font-size:13px}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+    << ".charts{display:flex;flex-wrap:wrap;gap:12px}.method{border:1px solid #ddd;padding:8px}"
+    << "h3{margin:4px 0 8px 0;font-size:15px}p{font-size:13px}"
+    << "</style></head><body>\n<h1>" << esc(title) << "</h1>\n<p>" << esc(intro) << "</p>\n";
+  // The table: method, seeds, AUC ± std, UAUC ± std, paper, improvement, p, selection.
+  auto cell = [](const std::string& v, int d = 4) {
+    if (v.empty()) return std::string("–");
+    return num(std::stod(v), d);
+  };
+  o << "<table><tr><th>method</th><th>seeds</th><th>test AUC</th><th>test UAUC</th><th>paper AUC</th>"
+    << "<th>paper UAUC</th><th>reference vs row: AUC %</th><th>UAUC %</th><th>p (AUC)</th><th>p (UAUC)</th>"
+    << "<th>selection</th></tr>\n";
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& f = rows[r];
+    if (f.size() < 14) throw Error::at(csv_path, static_cast<int64_t>(r + 1), "expected 14 fields");
+    auto pm = [&](const std::string& m, const std::string& s) {
+      return m.empty() ? std::string("(not run)") : cell(m) + (s.empty() || f[1] == "1" ? "" : " ± " + cell(s));
+    };
+    o << "<tr><td>" << esc(f[0]) << "</td><td>" << esc(f[1]) << (f[1] != f[2] ? "/" + esc(f[2]) : "")
+      << "</td><td>" << pm(f[3], f[4]) << "</td><td>" << pm(f[5], f[6]) << "</td><td>" << cell(f[7])
+      << "</td><td>" << cell(f[8]) << "</td><td>" << cell(f[9], 1) << "</td><td>" << cell(f[10], 1)
+      << "</td><td>" << cell(f[11], 3) << "</td><td>" << cell(f[12], 3) << "</td><td>"
+      << esc(f[13].empty() ? "–" : "valid " + f[13]) << "</td></tr>\n";
+  }
+  o << "</table>\n";
+  if (!paper.empty()) o << "<p>" << esc(paper) << "</p>\n";
+  // Charts per method, from runs/<slug>/seed*/metrics.jsonl.
+  o << "<h2>Training loss and validation AUC per method</h2>\n<div class=\"charts\">\n";
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const std::string name = rows[r][0];
+    const std::string rdir = dir + "/runs/" + table_run_slug(name);
+    std::vector<Series> loss, auc;
+    if (fs::is_directory(rdir)) {
+      std::vector<std::string> seeds;
+      for (const auto& e : fs::directory_iterator(rdir)) seeds.push_back(e.path().string());
+      std::sort(seeds.begin(), seeds.end());
+      for (const auto& sd : seeds) {
+        if (!io::exists(sd + "/metrics.jsonl")) continue;
+        Series l{fs::path(sd).filename().string(), {}, {}}, a = l;
+        std::istringstream in(io::read_file(sd + "/metrics.jsonl"));
+        std::string jl;
+        while (std::getline(in, jl)) {
+          if (jl.empty()) continue;
+          json j = json::parse(jl, nullptr, false);
+          if (j.is_discarded()) throw Error::at(sd + "/metrics.jsonl", 0, "invalid JSON line");
+          double step = j.value("step", 0.0);
+          l.x.push_back(step), l.y.push_back(j.value("loss", NAN));
+          a.x.push_back(step), a.y.push_back(j.contains("valid") ? j["valid"].value("auc", NAN) : NAN);
+        }
+        loss.push_back(l), auc.push_back(a);
+      }
+    }
+    o << "<div class=\"method\"><h3>" << esc(name) << "</h3>" << chart(name + ": training loss", loss)
+      << chart(name + ": validation AUC", auc) << "</div>\n";
+  }
+  o << "</div>\n<p>Written by <code>cora report</code> from " << esc(dir)
+    << " (self-contained: no scripts, no external resources).</p>\n</body></html>\n";
+  return o.str();
+}
+
+int report(const ReportArgs& a) {
+  std::string out = a.out.empty() ? a.dir + "/report.html" : a.out;
+  io::write_file_atomic(out, render_report(a.dir));
+  std::cout << out << "\n";
+  return 0;
+}
+
+}  // namespace cora::app
