@@ -12,16 +12,7 @@ raw=$cache/ml-latest-small-raw
 out=$cache/ml-latest-small
 config=$root/configs/data/ml_latest_small.json
 
-need=()
-for p in r-base-core r-cran-dslabs; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if ((${#need[@]})); then
-  echo "default_data: installing ${need[*]}" >&2
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+"$root/scripts/setup.sh" r-base-core r-cran-dslabs
 
 if [ ! -s "$raw/ratings.csv" ] || [ ! -s "$raw/movies.csv" ]; then
   tmp=$(mktemp -d "$cache/.export.XXXXXX" 2>/dev/null || { mkdir -p "$cache"; mktemp -d "$cache/.export.XXXXXX"; })

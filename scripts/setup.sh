@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs cora's build and runtime packages from Debian, only those missing (idempotent).
+# Extra package names given as arguments are installed the same way (e.g. the default dataset's R).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-openmp
       libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev libssl-dev
-      wordnet-base python3)
+      wordnet-base python3 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -337,17 +338,29 @@ int table(const TableArgs& a) {
   // The runs, in order (dependencies come first by construction).
   io::make_dirs(out);
   const double t0 = now_seconds();
-  int64_t trained = 0, to_train = 0;
-  for (const auto& p : plan) to_train += p.status != "done";
-  double trained_time = 0;
+  int64_t trained = 0;
+  // Time left: each remaining run is estimated by the mean time of finished runs of its row,
+  // else of its method here; runs without any estimate are counted separately.
+  std::map<std::string, std::pair<double, int>> by_row, by_method;
   bool stopped = false;
   for (size_t k = 0; k < plan.size(); ++k) {
     auto& p = plan[k];
     if (p.status == "done") continue;
-    double left = trained ? trained_time / trained * (to_train - trained) : NAN;
+    double left = 0;
+    int unknown = 0;
+    for (size_t j = k; j < plan.size(); ++j) {
+      if (plan[j].status == "done") continue;
+      auto r = by_row.find(plan[j].row->name);
+      auto m = by_method.find(plan[j].cfg.method);
+      if (r != by_row.end()) left += r->second.first / r->second.second;
+      else if (m != by_method.end()) left += m->second.first / m->second.second;
+      else ++unknown;
+    }
     std::cerr << "[table " << k + 1 << "/" << plan.size() << "] " << p.row->name << " seed " << p.seed
-              << " (" << p.status << ") | elapsed " << hms(now_seconds() - t0)
-              << (std::isfinite(left) ? " | about " + hms(left) + " left" : std::string()) << "\n";
+              << " (" << p.status << ") | elapsed " << hms(now_seconds() - t0) << " | about "
+              << hms(left) << " left"
+              << (unknown ? " + " + std::to_string(unknown) + " run(s) not yet estimated" : std::string())
+              << "\n";
     double ts = now_seconds();
     const bool resume = p.status == "resume";
     if (p.cfg.method == "pretrain")
@@ -356,8 +369,10 @@ int table(const TableArgs& a) {
       cf::train(p.cfg, p.dir, resume);
     else
       method::train(p.cfg, p.dir, resume);
-    trained_time += now_seconds() - ts;
+    const double took = now_seconds() - ts;
     ++trained;
+    by_row[p.row->name].first += took, by_row[p.row->name].second += 1;
+    by_method[p.cfg.method].first += took, by_method[p.cfg.method].second += 1;
     if (!finished(p)) {  // left early (train.epochs_per_invocation)
       std::cerr << "table: " << p.row->name << " seed " << p.seed
                 << " stopped before the end; run `cora table` again to continue\n";

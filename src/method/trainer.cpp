@@ -86,7 +86,7 @@ Setup build(const config::Config& c) {
 
 // Scores every row of a split, in batches of similar length (little padding).
 std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Rows& rows,
-                           int64_t batch, const torch::Device& device) {
+                           int64_t batch, const torch::Device& device, const char* what) {
   torch::NoGradGuard ng;
   m.set_training(false);
   std::vector<int64_t> order(tok.size());
@@ -94,11 +94,24 @@ std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Ro
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return tok.length(a) < tok.length(b); });
   std::vector<float> out(tok.size());
+  const double t0 = now_seconds();
+  double last_print = t0;
+  bool printed = false;
   for (size_t s = 0; s < order.size(); s += batch) {
     std::vector<int64_t> idx(order.begin() + s, order.begin() + std::min(order.size(), s + batch));
     auto sc = m.score(make_batch(tok, rows, idx, device)).to(torch::kCPU).contiguous();
     for (size_t k = 0; k < idx.size(); ++k) out[idx[k]] = sc.data_ptr<float>()[k];
+    const double now = now_seconds();
+    if (now - last_print > 2.0) {  // progress line for evaluations longer than a few seconds
+      last_print = now;
+      printed = true;
+      const double done = static_cast<double>(s + idx.size()), rate = done / (now - t0);
+      fprintf(stderr, "\revaluating %s [%lld/%lld] %.1f rows/s eta %.0fs   ", what,
+              static_cast<long long>(done), static_cast<long long>(order.size()), rate,
+              (order.size() - done) / std::max(rate, 1e-9));
+    }
   }
+  if (printed) fprintf(stderr, "\n");
   return out;
 }
 
@@ -223,7 +236,8 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
     }
     if (iters > 0) fprintf(stderr, "\n");
     train_time += now_seconds() - t_ep;
-    auto scores = predict(*s.method, tok_valid, rows_valid, tc.eval_batch_size, s.device);
+    auto scores = predict(*s.method, tok_valid, rows_valid, tc.eval_batch_size, s.device,
+                          vsplit.name.c_str());
     double v_auc = eval::auc(scores, vsplit.label), v_uauc = eval::uauc(vsplit.uid, scores, vsplit.label).uauc;
     double metric = tc.selection_metric == "auc" ? v_auc : v_uauc;
     prog.epoch = epoch;
@@ -245,7 +259,8 @@ LlmTrainSummary train(const config::Config& cfg, const std::string& out_dir, boo
   for (auto [split, res] : {std::pair{&vsplit, &sum.valid}, {&s.data.test, &sum.test}}) {
     auto tk = split == &vsplit ? tok_valid
                                : tokenize_split(*split, s.data.items, *s.tok, s.prompt, s.tok->bos_id());
-    auto sc = predict(*s.method, tk, cf::make_rows(*split, s.hist_len), tc.eval_batch_size, s.device);
+    auto sc = predict(*s.method, tk, cf::make_rows(*split, s.hist_len), tc.eval_batch_size, s.device,
+                      split->name.c_str());
     *res = eval::evaluate(*split, sc);
     run.write_eval(*res, *split, sc);
   }
@@ -270,7 +285,8 @@ eval::EvalResult evaluate_run(const std::string& run_dir, const std::string& spl
     train::copy_named(params, io::load_safetensors(run.ckpt("best.safetensors")), run.ckpt("best.safetensors"));
   const auto& split = s.data.split(split_name);
   auto tk = tokenize_split(split, s.data.items, *s.tok, s.prompt, s.tok->bos_id());
-  auto sc = predict(*s.method, tk, cf::make_rows(split, s.hist_len), cfg.train.eval_batch_size, s.device);
+  auto sc = predict(*s.method, tk, cf::make_rows(split, s.hist_len), cfg.train.eval_batch_size,
+                    s.device, split.name.c_str());
   auto r = eval::evaluate(split, sc);
   run.write_eval(r, split, sc);
   return r;
