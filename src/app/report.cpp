@@ -13,6 +13,7 @@
 #include "cora/app/table.h"
 #include "cora/core/error.h"
 #include "cora/io/files.h"
+#include "data/raw_input.h"
 
 namespace cora::app {
 using json = nlohmann::json;
@@ -30,28 +31,6 @@ std::string esc(const std::string& s) {
     else o += c;
   }
   return o;
-}
-
-std::vector<std::string> csv_fields(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool q = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (q) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', ++i;
-      else if (c == '"') q = false;
-      else cur += c;
-    } else if (c == '"') {
-      q = true;
-    } else if (c == ',') {
-      out.push_back(cur), cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
 }
 
 struct Series {
@@ -140,8 +119,11 @@ std::string render_report(const std::string& dir) {
     }
   }
   std::vector<std::vector<std::string>> rows;
-  while (std::getline(csv, line))
-    if (!line.empty()) rows.push_back(csv_fields(line));
+  for (int64_t ln = 1; std::getline(csv, line); ++ln) {
+    if (line.empty()) continue;
+    rows.emplace_back();
+    if (!data::raw::split_csv(line, rows.back())) throw Error::at(csv_path, ln, "unbalanced quote");
+  }
   if (rows.size() < 2) throw Error::at(csv_path, 0, "no rows");
 
   std::ostringstream o;

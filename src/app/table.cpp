@@ -338,7 +338,6 @@ int table(const TableArgs& a) {
   // The runs, in order (dependencies come first by construction).
   io::make_dirs(out);
   const double t0 = now_seconds();
-  int64_t trained = 0;
   // Time left: each remaining run is estimated by the mean time of finished runs of its row,
   // else of its method here; runs without any estimate are counted separately.
   std::map<std::string, std::pair<double, int>> by_row, by_method;
@@ -370,7 +369,6 @@ int table(const TableArgs& a) {
     else
       method::train(p.cfg, p.dir, resume);
     const double took = now_seconds() - ts;
-    ++trained;
     by_row[p.row->name].first += took, by_row[p.row->name].second += 1;
     by_method[p.cfg.method].first += took, by_method[p.cfg.method].second += 1;
     if (!finished(p)) {  // left early (train.epochs_per_invocation)

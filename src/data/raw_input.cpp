@@ -248,6 +248,49 @@ std::string clean_field(std::string_view s) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// CSV
+
+// One RFC-4180 CSV line (no embedded line breaks); false on an unbalanced quote.
+bool split_csv(std::string_view line, std::vector<std::string>& out) {
+  out.clear();
+  std::string cur;
+  size_t i = 0;
+  while (true) {
+    cur.clear();
+    if (i < line.size() && line[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= line.size()) return false;
+        if (line[i] == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            cur += '"';
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        cur += line[i++];
+      }
+      if (i < line.size() && line[i] != ',') return false;
+    } else {
+      size_t c = line.find(',', i);
+      size_t e = c == std::string_view::npos ? line.size() : c;
+      cur.assign(line.substr(i, e - i));
+      if (cur.find('"') != std::string::npos) return false;
+      i = e;
+    }
+    out.push_back(cur);
+    if (i >= line.size()) return true;
+    ++i;  // the comma
+    if (i == line.size()) {
+      out.emplace_back();
+      return true;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Object-literal scanner
 
 namespace {

@@ -58,6 +58,9 @@ void append_utf8(std::string& out, uint32_t cp);
 /// A title fit for one TSV field: tabs and line breaks become spaces, outer spaces trimmed.
 std::string clean_field(std::string_view s);
 
+/// One RFC-4180 CSV line (no embedded line breaks) into fields; false on an unbalanced quote.
+bool split_csv(std::string_view line, std::vector<std::string>& out);
+
 enum class Dialect { json, python };
 
 /// One top-level value found by scan_object.

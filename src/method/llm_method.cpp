@@ -67,6 +67,14 @@ torch::Tensor answer_logit(llm::LlamaImpl& m, const PromptBatch& b, llm::Adapter
   return m.logits(h, row).squeeze(-1).to(torch::kFloat32);  // [B]: only the answer row
 }
 
+std::vector<llm::Proj> targets_of(const std::string& list, const std::string& key) {
+  std::vector<std::string> names;
+  std::stringstream ss(list);
+  for (std::string t; std::getline(ss, t, ',');)
+    if (!t.empty()) names.push_back(t);
+  return llm::parse_targets(names, key);
+}
+
 class IclMethod : public LlmMethod {
  public:
   IclMethod(llm::Llama llm, int32_t answer) : llm_(std::move(llm)), answer_(answer) {}
@@ -87,13 +95,9 @@ class CoraMethod : public LlmMethod {
     const auto& lc = llm_->config();
     GeneratorOptions g{c.cora.n_queries, c.cora.layers, c.cora.heads, c.cora.hidden,
                        c.cora.intermediate, c.cora.dropout};
-    std::vector<std::string> names;
-    std::stringstream ss(c.cora.targets);
-    for (std::string t; std::getline(ss, t, ',');)
-      if (!t.empty()) names.push_back(t);
     generator_ = CollabQueryGenerator(g, cf_->dim(), lc.hidden_size, c.cora.rank);
     adapter_ = llm::PerSampleLowRank(
-        lc, llm::LowRankOptions{llm::parse_targets(names, "cora.targets"), c.cora.rank,
+        lc, llm::LowRankOptions{targets_of(c.cora.targets, "cora.targets"), c.cora.rank,
                                 c.cora.alpha, c.cora.lora_dropout});
     generator_->to(device);
     adapter_->to(device);
@@ -129,14 +133,6 @@ class CoraMethod : public LlmMethod {
   CollabQueryGenerator generator_{nullptr};
   llm::PerSampleLowRank adapter_{nullptr};
 };
-
-std::vector<llm::Proj> targets_of(const std::string& list, const std::string& key) {
-  std::vector<std::string> names;
-  std::stringstream ss(list);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) names.push_back(t);
-  return llm::parse_targets(names, key);
-}
 
 llm::SharedLowRank make_lora(const config::Config& c, const llm::LlamaConfig& lc) {
   return llm::SharedLowRank(lc, llm::LowRankOptions{targets_of(c.lora.targets, "lora.targets"),
