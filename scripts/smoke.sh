@@ -2,12 +2,12 @@
 # End-to-end smoke run on the shared ML-1M split with tiny models (a few minutes): pretrain a
 # tiny LLM, train MF, train and evaluate CoRA with configs/tiny_cora.json, then re-evaluate; then
 # every method of the paper's table (configs/tables/tiny.json, two seeds) and its HTML report.
-# Used by ctest (test "smoke"); skips when ../shared is absent.
+# Used by ctest (test "smoke"); exits 77 (ctest: skipped) when ../shared is absent.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cora=${1:-$root/build/cora}
 cd "$root"
-[ -f ../shared/data/ml-1m-collm/train.tsv ] || { echo "smoke: no ../shared split; skipped"; exit 0; }
+[ -f ../shared/data/ml-1m-collm/train.tsv ] || { echo "smoke: no ../shared split; skipped"; exit 77; }
 out=$(mktemp -d)
 trap 'rm -rf "$out" runs/tiny' EXIT
 rm -rf runs/tiny

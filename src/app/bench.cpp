@@ -6,37 +6,48 @@
 //  train / eval — samples/s of the config's LLM method (CoRA: generator + deltas + frozen LLM,
 //        AdamW step included for train) on random 160-token prompts.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
 #include "cora/app/commands.h"
-#include "cora/cf/trainer.h"
 #include "cora/config/config.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
 #include "cora/llm/adapters.h"
 #include "cora/llm/loader.h"
 #include "cora/method/llm_method.h"
-#include "cora/train/adam.h"
+#include "cora/method/registry.h"
+#include "cora/method/train.h"
+#include "cora/train/engine.h"
 
 namespace cora::app {
 using json = nlohmann::json;
 
 namespace {
 
+// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
+
 json bench_cf(const config::Config& c) {
-  if (!c.is_cf_method()) throw Error::key("method", "bench cf needs mf, lightgcn or sasrec");
+  if (method::find_method(c.method).kind != method::Kind::cf)
+    throw Error::key("method", "bench cf needs a CF method (mf, lightgcn, sasrec)");
   std::string dir = (std::filesystem::temp_directory_path() /
                      ("cora-bench-" + std::to_string(::getpid()))).string();
   double t0 = now_seconds();
-  auto s = cf::train(c, dir, false);
+  auto s = method::train(c, dir, false);
   double wall = now_seconds() - t0;
   std::filesystem::remove_all(dir);
   return {{"bench", "cf"},          {"method", c.method},
-          {"threads", current_threads()}, {"rows_per_s", s.rows_per_s},
+          {"threads", current_threads()}, {"rows_per_s", s.samples_per_s},
           {"epochs", s.epochs_run},  {"best_epoch", s.best_epoch},
           {"seconds_to_early_stop", s.seconds}, {"wall_s", wall},
           {"test_auc", s.test.auc},  {"test_uauc", s.test.uauc}};
@@ -89,15 +100,15 @@ json bench_llm(const config::Config& c) {
     for (int rep = 0; rep < 3; ++rep) {
       auto wc = torch::randn({B, D, r}, torch::TensorOptions().dtype(dtype).device(device));
       if (backward) wc.requires_grad_();
-      ad->set_wc(wc);
       ad->train(backward);
+      llm::LlmInput in{ids, {}, ad.get(), nullptr, wc};
       double t0 = now_seconds();
       if (backward) {
-        auto y = m->logits(m->hidden_at({ids, {}, ad.get()}, last), yes.to(device));
+        auto y = m->logits(m->hidden_at(in, last), yes.to(device));
         y.sum().backward();
       } else {
         torch::NoGradGuard ng;
-        (void)m->logits(m->hidden_at({ids, {}, ad.get()}, last), yes.to(device)).sum().item<float>();
+        (void)m->logits(m->hidden_at(in, last), yes.to(device)).sum().item<float>();
       }
       sync();
       best = std::min(best, now_seconds() - t0);
@@ -120,8 +131,33 @@ json bench_llm(const config::Config& c) {
           {"fwd_bwd_peak_fraction", fb_flops / tb / 1e9 / peak}};
 }
 
-// CoRA's training step or evaluation on the config's shapes with random prompts of 160 tokens
-// and a random MF as the CF source (random weights do not change the speed).
+// The config's LLM method scoring a fixed pool of random prompts (160 tokens each).
+class RandomPrompts : public train::Trainable {
+ public:
+  RandomPrompts(method::LlmMethod& m, method::PromptBatch pool) : m_(m), pool_(std::move(pool)) {}
+  train::Named parameters() override { return m_.trainable(); }
+  void set_training(bool on) override { m_.set_training(on); }
+  int64_t rows() const override { return pool_.ids.size(0); }
+  torch::Tensor loss_sum(const std::vector<int64_t>& rows) override {
+    auto b = batch(rows);
+    return torch::binary_cross_entropy_with_logits(m_.score(b), b.rows.label, {}, {},
+                                                   at::Reduction::Sum);
+  }
+  train::Validation validate() override { return {}; }
+  method::PromptBatch batch(const std::vector<int64_t>& rows) const {
+    auto idx = torch::tensor(rows, torch::kInt64).to(pool_.ids.device());
+    return {pool_.ids.index_select(0, idx), pool_.mask.index_select(0, idx),
+            pool_.last.index_select(0, idx), pool_.rows.index(idx)};
+  }
+
+ private:
+  method::LlmMethod& m_;
+  method::PromptBatch pool_;
+};
+
+// The method's training step (through the engine: micro-batches, clipping, AdamW) or its
+// evaluation on the config's shapes, with a random MF as the CF source (random weights do not
+// change the speed).
 json bench_method(const config::Config& c, bool training) {
   torch::Device device(resolve_device(c.device));
   auto dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
@@ -129,44 +165,39 @@ json bench_method(const config::Config& c, bool training) {
   llm::Llama m = llm::load_llama(c.llm.dir, {.dtype = dtype, .device = device,
                                              .random_init = c.llm.random_init, .seed = c.train.seed});
   const auto& lc = m->config();
-  auto cf = cf::make_model("mf", c.cf, data.n_users, data.n_items, data.train);
+  auto cf = cf::make_mf(c.cf, data.n_users, data.n_items, data.train);
   for (auto& p : cf->parameters()) p.set_requires_grad(false);
   cf->to(device);
   cf->eval();
   auto method = method::make_llm_method(c, m, cf, 3, device);
   const int64_t B = training ? c.train.batch_size : c.train.eval_batch_size, T = 160;
   auto rows = cf::make_rows(data.train, 0).index(torch::randint(0, (int64_t)data.train.size(), {B}, torch::kInt64));
-  method::PromptBatch batch{
-      torch::randint(3, lc.vocab_size, {B, T}, torch::kInt64).to(device),
-      torch::ones({B, T}, torch::kInt64).to(device), torch::full({B}, T - 1, torch::kInt64).to(device),
-      rows.to(device)};
-  auto params = method->trainable();
-  std::vector<torch::Tensor> plist;
-  std::vector<bool> decay;
+  RandomPrompts prompts(*method, {torch::randint(3, lc.vocab_size, {B, T}, torch::kInt64).to(device),
+                                  torch::ones({B, T}, torch::kInt64).to(device),
+                                  torch::full({B}, T - 1, torch::kInt64).to(device), rows.to(device)});
   int64_t n_params = 0;
-  for (auto& [n, p] : params) {
-    plist.push_back(p);
-    decay.push_back(p.dim() >= 2);
-    n_params += p.numel();
-  }
-  train::Adam opt(plist, {.weight_decay = c.train.weight_decay, .decoupled = true}, decay);
+  for (auto& [n, p] : method->trainable()) n_params += p.numel();
+  auto o = method::engine_options(c);
+  train::RunDir nowhere("", /*writer=*/false);
+  train::Engine engine(prompts, o, nowhere);
+  std::vector<int64_t> all(B);
+  std::iota(all.begin(), all.end(), 0);
+  int64_t k = 0;
   auto step = [&] {
     if (training) {
-      method->set_training(true);
-      opt.zero_grad();
-      torch::binary_cross_entropy_with_logits(method->score(batch), batch.rows.label).backward();
-      opt.step(c.train.lr);
+      prompts.set_training(true);
+      (void)engine.step(k++, c.train.lr);
     } else {
       torch::NoGradGuard ng;
-      method->set_training(false);
-      (void)method->score(batch).sum().item<float>();
+      prompts.set_training(false);
+      (void)method->score(prompts.batch(all)).sum().item<float>();
     }
     if (device.is_cuda()) torch::cuda::synchronize();
   };
   step();  // warm-up
   const int reps = 3;
   double t0 = now_seconds();
-  for (int k = 0; k < reps; ++k) step();
+  for (int r = 0; r < reps; ++r) step();
   const double dt = (now_seconds() - t0) / reps;
   // Generator FLOPs per sample (Q queries, width H, FFN I, L layers) + its head to D·r.
   const double H = c.cora.hidden > 0 ? c.cora.hidden : 2.0 * c.cf.dim, Q = c.cora.n_queries,
@@ -178,10 +209,12 @@ json bench_method(const config::Config& c, bool training) {
   const double flops = training ? 2.0 * llm + 3.0 * gen : llm + gen;
   const double peak = matmul_peak(device);
   return {{"bench", training ? "train" : "eval"}, {"method", c.method}, {"device", device.str()},
-          {"threads", current_threads()}, {"batch", B}, {"tokens", T},
-          {"trainable_params", n_params}, {"samples_per_s", B / dt},
+          {"threads", current_threads()}, {"batch", B},
+          {"micro_batch", training && c.train.micro_batch_size > 0 ? c.train.micro_batch_size : B},
+          {"tokens", T}, {"trainable_params", n_params}, {"samples_per_s", B / dt},
           {"tokens_per_s", B * T / dt}, {"gflops", flops / dt / 1e9},
-          {"matmul_peak_gflops", peak}, {"peak_fraction", flops / dt / 1e9 / peak}};
+          {"matmul_peak_gflops", peak}, {"peak_fraction", flops / dt / 1e9 / peak},
+          {"peak_rss_mib", peak_rss_mib()}};
 }
 
 }  // namespace

@@ -13,14 +13,14 @@
 #include <sstream>
 
 #include "cora/app/commands.h"
-#include "cora/cf/trainer.h"
 #include "cora/config/config.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
 #include "cora/eval/stats.h"
 #include "cora/io/files.h"
-#include "cora/llm/pretrain.h"
-#include "cora/method/trainer.h"
+#include "cora/method/pretrain.h"
+#include "cora/method/registry.h"
+#include "cora/method/train.h"
 
 namespace cora::app {
 using json = nlohmann::json;
@@ -209,7 +209,8 @@ struct PlannedRun {
 };
 
 bool finished(const PlannedRun& p) {
-  return io::exists(p.dir + (p.cfg.method == "pretrain" ? "/pretrain.json" : "/metrics.json"));
+  const bool model_dir = method::find_method(p.cfg.method).kind == method::Kind::pretrain;
+  return io::exists(p.dir + (model_dir ? "/pretrain.json" : "/metrics.json"));
 }
 
 std::string run_dir(const std::string& out, const TableRow& row, uint64_t seed) {
@@ -292,25 +293,53 @@ int table(const TableArgs& a) {
                              " was run with a different '" + diff +
                              "' (remove it, or choose another --out)");
       }
-      // Inputs that must exist now (not produced by an earlier row).
+      // Inputs that must exist now (not produced by an earlier row), as the registry lists them.
       auto produced = [&](const std::string& key) { return row.runs.count(key) > 0; };
       const auto& c = p.cfg;
-      if (c.method != "pretrain" && !io::exists(c.data.dir + "/train.tsv"))
+      const method::MethodInfo* info = nullptr;
+      try {
+        info = &method::find_method(c.method);
+        // Table-wide --set keys (the spec's "set" and the command line's) reach every row: a
+        // row whose method does not read one says so once and runs without it.
+        std::vector<std::string> own;
+        for (const auto& k : p.cfg.given) {
+          bool wide = false;
+          for (const auto& o : spec.set) wide |= o.substr(0, o.find('=')) == k;
+          for (const auto& o : a.overrides) wide |= o.substr(0, o.find('=')) == k;
+          if (wide && !method::reads_key(*info, k)) {
+            if (seed == seeds.front())
+              spdlog::warn("table: row '{}' ({}) does not read the table-wide key {}", row.name,
+                           c.method, k);
+          } else {
+            own.push_back(k);
+          }
+        }
+        p.cfg.given = own;
+        method::check_keys(c);
+      } catch (const std::exception& e) {
+        problems.push_back(row.name + ": " + e.what());
+      }
+      if (!info) continue;
+      if (info->kind != method::Kind::pretrain && !io::exists(c.data.dir + "/train.tsv"))
         problems.push_back(row.name + ": data.dir " + c.data.dir + " has no train.tsv");
-      if (c.method == "pretrain" && c.pretrain.items && !io::exists(c.data.dir + "/items.tsv"))
+      if (info->kind == method::Kind::pretrain && c.pretrain.items && !io::exists(c.data.dir + "/items.tsv"))
         problems.push_back(row.name + ": data.dir " + c.data.dir + " has no items.tsv");
-      bool llm_method = !c.is_cf_method() && c.method != "pretrain";
-      if (llm_method && !produced("llm.dir") &&
-          (!io::exists(c.llm.dir + "/config.json") || !io::exists(c.llm.dir + "/tokenizer.model")))
-        problems.push_back(row.name + ": llm.dir " + c.llm.dir +
-                           " needs config.json and tokenizer.model (a Hugging Face checkpoint)");
-      if ((c.method == "cora" || c.method == "collm") && !produced("cf.run") &&
-          !io::exists(c.cf.run + "/metrics.json"))
-        problems.push_back(row.name + ": cf.run " + (c.cf.run.empty() ? "(unset)" : c.cf.run) +
-                           " is not a finished CF run (or name a CF row in \"runs\")");
-      if (c.method == "collm" && !c.collm.tallrec_run.empty() && !produced("collm.tallrec_run") &&
-          !io::exists(c.collm.tallrec_run + "/metrics.json"))
-        problems.push_back(row.name + ": collm.tallrec_run " + c.collm.tallrec_run + " is not a finished run");
+      auto inputs = info->requires_inputs;
+      for (const auto& key : info->optional_inputs)
+        if (!c.collm.tallrec_run.empty() && key == "collm.tallrec_run") inputs.push_back(key);
+      for (const auto& key : inputs) {
+        if (produced(key)) continue;
+        if (key == "llm.dir" &&
+            (!io::exists(c.llm.dir + "/config.json") || !io::exists(c.llm.dir + "/tokenizer.model")))
+          problems.push_back(row.name + ": llm.dir " + c.llm.dir +
+                             " needs config.json and tokenizer.model (a Hugging Face checkpoint)");
+        if (key == "cf.run" && !io::exists(c.cf.run + "/metrics.json"))
+          problems.push_back(row.name + ": cf.run " + (c.cf.run.empty() ? "(unset)" : c.cf.run) +
+                             " is not a finished CF run (or name a CF row in \"runs\")");
+        if (key == "collm.tallrec_run" && !io::exists(c.collm.tallrec_run + "/metrics.json"))
+          problems.push_back(row.name + ": collm.tallrec_run " + c.collm.tallrec_run +
+                             " is not a finished run");
+      }
       plan.push_back(std::move(p));
     }
   }
@@ -362,10 +391,8 @@ int table(const TableArgs& a) {
               << "\n";
     double ts = now_seconds();
     const bool resume = p.status == "resume";
-    if (p.cfg.method == "pretrain")
-      llm::pretrain(p.cfg, p.dir, resume);
-    else if (p.cfg.is_cf_method())
-      cf::train(p.cfg, p.dir, resume);
+    if (method::find_method(p.cfg.method).kind == method::Kind::pretrain)
+      method::pretrain(p.cfg, p.dir, resume);
     else
       method::train(p.cfg, p.dir, resume);
     const double took = now_seconds() - ts;

@@ -50,12 +50,30 @@ torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids, 
   return rows * known.unsqueeze(-1).to(rows.scalar_type());
 }
 
-CfModel make_model(const std::string& method, const config::CfConfig& cfg, int64_t n_users,
-                   int64_t n_items, const data::Split& train) {
-  if (method == "mf") return std::make_shared<MfImpl>(cfg, n_users, n_items);
-  if (method == "lightgcn") return std::make_shared<LightGcnImpl>(cfg, n_users, n_items, train);
-  if (method == "sasrec") return std::make_shared<SasRecImpl>(cfg, n_users, n_items);
-  throw Error::key("method", "'" + method + "' is not a CF model (expected mf, lightgcn, sasrec)");
+CfModel make_mf(const config::CfConfig& cfg, int64_t n_users, int64_t n_items, const data::Split&) {
+  return std::make_shared<MfImpl>(cfg, n_users, n_items);
+}
+CfModel make_lightgcn(const config::CfConfig& cfg, int64_t n_users, int64_t n_items,
+                      const data::Split& train) {
+  return std::make_shared<LightGcnImpl>(cfg, n_users, n_items, train);
+}
+CfModel make_sasrec(const config::CfConfig& cfg, int64_t n_users, int64_t n_items,
+                    const data::Split&) {
+  return std::make_shared<SasRecImpl>(cfg, n_users, n_items);
+}
+
+std::vector<float> predict(CfModelImpl& model, const Rows& rows, int64_t batch_size,
+                           const torch::Device& device) {
+  torch::NoGradGuard ng;
+  model.eval();
+  std::vector<float> out(rows.size());
+  for (int64_t s = 0; s < rows.size(); s += batch_size) {
+    int64_t n = std::min(batch_size, rows.size() - s);
+    auto idx = torch::arange(s, s + n, torch::kInt64);
+    auto sc = model.score(rows.index(idx).to(device)).to(torch::kCPU, torch::kFloat32).contiguous();
+    std::copy(sc.data_ptr<float>(), sc.data_ptr<float>() + n, out.begin() + s);
+  }
+  return out;
 }
 
 }  // namespace cora::cf

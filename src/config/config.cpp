@@ -29,8 +29,7 @@ struct Field {
 
 std::vector<Field> fields(Config& c) {
   return {
-      {"method", &c.method, "which method to train",
-       {"mf", "lightgcn", "sasrec", "icl", "tallrec", "collm", "cora", "pretrain"}},
+      {"method", &c.method, "which method to train (the method registry checks the name)"},
       {"data.dir", &c.data.dir, "split directory (items.tsv, train/valid/valid_small/test.tsv)",
        {}, true},
       {"cf.run", &c.cf.run, "finished CF run directory (LLM methods)", {}, true},
@@ -102,9 +101,11 @@ std::vector<Field> fields(Config& c) {
       {"train.lr", &c.train.lr, "peak learning rate", {}, false, 0},
       {"train.weight_decay", &c.train.weight_decay, "Adam L2 (CF) / AdamW decay (LLM)", {},
        false, 0},
-      {"train.batch_size", &c.train.batch_size, "rows per optimiser step", {}, false, 1},
+      {"train.batch_size", &c.train.batch_size, "rows per optimiser step (the global batch)", {},
+       false, 1},
       {"train.micro_batch_size", &c.train.micro_batch_size,
-       "rows per forward/backward chunk; gradients accumulate (0 = whole batch)", {}, false, 0},
+       "rows per forward/backward pass, every method; gradients accumulate over the batch (0 = "
+       "whole batch)", {}, false, 0},
       {"train.eval_batch_size", &c.train.eval_batch_size, "rows per evaluation forward", {},
        false, 1},
       {"train.epochs", &c.train.epochs, "maximum epochs", {}, false, 0},
@@ -119,13 +120,12 @@ std::vector<Field> fields(Config& c) {
       {"train.valid_split", &c.train.valid_split, "split used for selection",
        {"valid", "valid_small"}},
       {"train.valid_limit", &c.train.valid_limit,
-       "LLM methods: select on a fixed sample of this many valid rows (0 = all)", {}, false, 0},
-      {"train.warmup_steps", &c.train.warmup_steps, "linear warm-up steps (LLM methods)", {},
-       false, 0},
+       "select on a fixed sample of this many valid rows (0 = all)", {}, false, 0},
+      {"train.warmup_steps", &c.train.warmup_steps,
+       "linear warm-up steps (LLM methods, pretrain; CF methods use a constant lr)", {}, false, 0},
       {"train.warmup_start_lr", &c.train.warmup_start_lr, "learning rate at step 0", {}, false, 0},
       {"train.min_lr", &c.train.min_lr, "cosine floor after warm-up", {}, false, 0},
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0 = off)", {}, false, 0},
-      {"train.grad_accum", &c.train.grad_accum, "batches per optimiser step", {}, false, 1},
       {"train.epochs_per_invocation", &c.train.epochs_per_invocation,
        "leave after this many epochs, resumable with --resume (0 = run to the end)", {}, false, 0},
       {"device", &c.device, "compute device", {"cpu", "cuda", "auto"}},
@@ -222,10 +222,6 @@ std::string suggest(const std::vector<Field>& table, const std::string& key) {
 
 }  // namespace
 
-bool Config::is_cf_method() const {
-  return method == "mf" || method == "lightgcn" || method == "sasrec";
-}
-
 namespace {
 bool allowed_in_prepare(const std::string& k) {
   return k.rfind("prepare.", 0) == 0 || k == "log_level" || k == "threads";
@@ -248,16 +244,19 @@ Config parse_impl(const std::string& text, const std::string& source,
 
   std::vector<std::pair<std::string, json>> items;
   flatten(root, "", items);
-  std::set<std::string> seen;
   for (auto& [k, v] : items) {
     auto it = by_key.find(k);
-    if (it == by_key.end())
+    if (it == by_key.end()) {
+      if (k == "train.grad_accum")
+        throw Error::key(k, "was removed (in " + source + "; hint: train.batch_size is the global "
+                            "batch per optimiser step, train.micro_batch_size splits it)");
       throw Error::key(k, "unknown key in " + source + suggest(table, k));
+    }
     if (prepare_only && !allowed_in_prepare(k))
       throw Error::key(k, "not a data-protocol key (in " + source +
                               "; a `cora prepare` config holds prepare.* keys only)");
     assign(*it->second, v, source);
-    seen.insert(k);
+    c.given.push_back(k);
   }
   for (const auto& o : overrides) {
     auto eq = o.find('=');
@@ -279,6 +278,7 @@ Config parse_impl(const std::string& text, const std::string& source,
       if (v.is_discarded()) throw Error::key(k, "cannot parse --set value '" + raw + "'");
     }
     assign(*it->second, v, "--set");
+    c.given.push_back(k);
   }
 
   if (prepare_only) return c;
@@ -327,16 +327,17 @@ std::string to_json(const Config& c_in) {
   return root.dump(2) + "\n";
 }
 
-std::string describe_keys() {
+std::string describe_keys(const std::vector<std::string>& method_choices) {
   Config c;
   std::ostringstream out;
   out << "| key | type | default | meaning |\n|---|---|---|---|\n";
   for (const auto& f : fields(c)) {
     out << "| `" << f.key << "` | " << type_name(f.slot) << " | `" << slot_value(f.slot).dump()
         << "` | " << f.doc;
-    if (!f.choices.empty()) {
+    const auto& choices = f.key == "method" ? method_choices : f.choices;
+    if (!choices.empty()) {
       out << " (";
-      for (size_t i = 0; i < f.choices.size(); ++i) out << (i ? ", " : "") << f.choices[i];
+      for (size_t i = 0; i < choices.size(); ++i) out << (i ? ", " : "") << choices[i];
       out << ")";
     }
     out << " |\n";

@@ -37,6 +37,13 @@ std::string resolve_device(const std::string& requested) {
 
 void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
 
+uint64_t seed_mix(uint64_t seed, int64_t k) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(k) + 1;
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  return x ^ (x >> 29);
+}
+
 void init_logging(const std::string& level) {
   auto logger = spdlog::get("cora");
   if (!logger) {

@@ -76,19 +76,20 @@ PerSampleLowRankImpl::PerSampleLowRankImpl(const LlamaConfig& c, LowRankOptions 
 }
 
 void PerSampleLowRankImpl::add_deltas(int64_t layer, std::span<const Proj> projs,
-                                      const torch::Tensor& x, std::vector<torch::Tensor>& outs) {
+                                      const torch::Tensor& x, const torch::Tensor& wc,
+                                      std::vector<torch::Tensor>& outs) {
   torch::Tensor h;  // drop(x)·W_c [B, T, r], once for all projections reading x
   const double scale = opt_.alpha / static_cast<double>(opt_.rank);
   for (size_t i = 0; i < projs.size(); ++i) {
     const auto& b = b_[layer][static_cast<int>(projs[i])];
     if (!b.defined()) continue;
     if (!h.defined()) {
-      TORCH_CHECK(wc_.defined(), "PerSampleLowRank: set_wc() before the forward pass");
-      TORCH_CHECK(wc_.dim() == 3 && wc_.size(0) == x.size(0) && wc_.size(1) == x.size(2) &&
-                      wc_.size(2) == opt_.rank,
+      TORCH_CHECK(wc.defined(), "PerSampleLowRank: the forward pass needs W_c as adapter_input");
+      TORCH_CHECK(wc.dim() == 3 && wc.size(0) == x.size(0) && wc.size(1) == x.size(2) &&
+                      wc.size(2) == opt_.rank,
                   "W_c must be [B, D, r] = [", x.size(0), ", ", x.size(2), ", ", opt_.rank,
-                  "], got ", wc_.sizes());
-      h = torch::bmm(cora::dropout(x, opt_.dropout, is_training()), wc_.to(x.scalar_type()));
+                  "], got ", wc.sizes());
+      h = torch::bmm(cora::dropout(x, opt_.dropout, is_training()), wc.to(x.scalar_type()));
     }
     outs[i] = outs[i] + scale * torch::matmul(h, b.to(x.scalar_type()).t());  // [B, T, out]
   }
@@ -108,7 +109,8 @@ SharedLowRankImpl::SharedLowRankImpl(const LlamaConfig& c, LowRankOptions o) : o
 }
 
 void SharedLowRankImpl::add_deltas(int64_t layer, std::span<const Proj> projs,
-                                   const torch::Tensor& x, std::vector<torch::Tensor>& outs) {
+                                   const torch::Tensor& x, const torch::Tensor&,
+                                   std::vector<torch::Tensor>& outs) {
   const double scale = opt_.alpha / static_cast<double>(opt_.rank);
   for (size_t i = 0; i < projs.size(); ++i) {
     const auto& a = a_[layer][static_cast<int>(projs[i])];

@@ -5,8 +5,10 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
+#include "cora/core/dropout.h"
 #include "cora/core/error.h"
 
 namespace cora::llm {
@@ -113,12 +115,13 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 
 std::vector<torch::Tensor> LlamaImpl::project(int64_t layer, std::span<const Proj> projs,
                                               std::span<const nn::Linear> weights,
-                                              const torch::Tensor& x, Adapter* adapter) {
+                                              const torch::Tensor& x, Adapter* adapter,
+                                              const torch::Tensor& adapter_input) {
   // The choke point: frozen W0·x for every projection, then the adapter's deltas.
   std::vector<torch::Tensor> outs;
   outs.reserve(projs.size());
   for (const auto& w : weights) outs.push_back(torch::nn::functional::linear(x, w->weight));
-  if (adapter) adapter->add_deltas(layer, projs, x, outs);
+  if (adapter) adapter->add_deltas(layer, projs, x, adapter_input, outs);
   return outs;
 }
 
@@ -132,36 +135,35 @@ torch::Tensor kGradAnchor() { return torch::zeros({0}, torch::requires_grad()); 
 
 at::Generator rng_of(const torch::Device& d) { return at::globalContext().defaultGenerator(d); }
 
+// How to run one decoder layer again: the layer and adapter it ran with, and the dropout
+// state it started from. Held by the autograd node (an IValue capsule) until backward.
+struct LayerReplay : torch::CustomClassHolder {
+  std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& ext)> run;
+  DropoutState dropout;
+};
+
 // Reentrant activation checkpointing of one decoder layer: the forward pass runs without a
-// graph; the backward pass replays it (same RNG state, hence the same dropout masks) with a
-// graph and back-propagates. Parameter gradients accumulate directly into .grad.
+// graph; the backward pass replays it (same RNG and dropout state, hence the same masks) with a
+// graph and back-propagates. Parameter gradients accumulate directly into .grad; the adapter
+// input `ext` (CoRA's W_c) gets its gradient returned like x's.
 struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor x, torch::Tensor ext,
-                               torch::Tensor anchor, torch::Tensor positions, torch::Tensor mask,
-                               int64_t self, int64_t layer, int64_t adapter) {
-    ctx->save_for_backward({x, ext, positions, mask});
-    ctx->saved_data["has_ext"] = ext.numel() > 0;
-    ctx->saved_data["self"] = self;
-    ctx->saved_data["layer"] = layer;
-    ctx->saved_data["adapter"] = adapter;
+                               torch::Tensor anchor, c10::intrusive_ptr<LayerReplay> replay) {
+    ctx->save_for_backward({x, ext});
+    replay->dropout = dropout_state();
     ctx->saved_data["cpu_rng"] = rng_of(torch::kCPU).get_state();
     if (x.is_cuda()) ctx->saved_data["dev_rng"] = rng_of(x.device()).get_state();
-    return reinterpret_cast<LlamaImpl*>(self)->layer_forward(
-        layer, x, positions, mask, reinterpret_cast<Adapter*>(adapter));
+    auto y = replay->run(x, ext.numel() > 0 ? ext : torch::Tensor());
+    ctx->saved_data["replay"] = c10::IValue::make_capsule(std::move(replay));
+    return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     auto x = saved[0].detach().requires_grad_(saved[0].requires_grad());
-    const bool has_ext = ctx->saved_data["has_ext"].toBool();
+    const bool has_ext = saved[1].defined() && saved[1].numel() > 0;
     torch::Tensor ext = has_ext ? saved[1].detach().requires_grad_(true) : torch::Tensor();
-    auto* self = reinterpret_cast<LlamaImpl*>(ctx->saved_data["self"].toInt());
-    auto* adapter = reinterpret_cast<Adapter*>(ctx->saved_data["adapter"].toInt());
-    torch::Tensor old_ext;
-    if (adapter && ext.defined()) {
-      old_ext = adapter->external_input();
-      adapter->set_external_input(ext);
-    }
+    auto replay = c10::static_intrusive_pointer_cast<LayerReplay>(ctx->saved_data["replay"].toCapsule());
     auto cpu = rng_of(torch::kCPU);
     auto cpu_now = cpu.get_state();
     cpu.set_state(ctx->saved_data["cpu_rng"].toTensor());
@@ -172,16 +174,15 @@ struct CheckpointedLayer : torch::autograd::Function<CheckpointedLayer> {
     }
     torch::Tensor y;
     {
+      ScopedDropoutState masks(replay->dropout);  // backward may run on another thread
       torch::AutoGradMode grad(true);
-      y = self->layer_forward(ctx->saved_data["layer"].toInt(), x, saved[2], saved[3], adapter);
+      y = replay->run(x, ext);
     }
     cpu.set_state(cpu_now);
     if (x.is_cuda()) rng_of(x.device()).set_state(dev_now);
     if (y.requires_grad()) torch::autograd::backward({y}, {grads[0]});
-    if (adapter && ext.defined()) adapter->set_external_input(old_ext);
     return {x.requires_grad() ? x.grad() : torch::Tensor(), has_ext ? ext.grad() : torch::Tensor(),
-            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+            torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -218,12 +219,16 @@ torch::Tensor LlamaImpl::forward_hidden(const LlmInput& in) {
   }
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) {
     if (checkpointing_ && torch::GradMode::is_enabled()) {
-      auto ext = in.adapter ? in.adapter->external_input() : torch::Tensor();
+      auto replay = c10::make_intrusive<LayerReplay>();
+      replay->run = [this, l, positions, mask, adapter = in.adapter](const torch::Tensor& xi,
+                                                                     const torch::Tensor& ext) {
+        return layer_forward(l, xi, positions, mask, adapter, ext);
+      };
+      const auto& ext = in.adapter_input;
       x = CheckpointedLayer::apply(x, ext.defined() ? ext : torch::zeros({0}), kGradAnchor(),
-                                   positions, mask, reinterpret_cast<int64_t>(this), l,
-                                   reinterpret_cast<int64_t>(in.adapter));
+                                   std::move(replay));
     } else {
-      x = layer_forward(l, x, positions, mask, in.adapter);
+      x = layer_forward(l, x, positions, mask, in.adapter, in.adapter_input);
     }
   }
   return x;
@@ -231,7 +236,7 @@ torch::Tensor LlamaImpl::forward_hidden(const LlmInput& in) {
 
 torch::Tensor LlamaImpl::layer_forward(int64_t l, const torch::Tensor& x_in,
                                        const torch::Tensor& positions, const torch::Tensor& mask,
-                                       Adapter* adapter) {
+                                       Adapter* adapter, const torch::Tensor& ai) {
   static constexpr Proj kQkv[] = {Proj::q, Proj::k, Proj::v}, kO[] = {Proj::o},
                         kGateUp[] = {Proj::gate, Proj::up}, kDown[] = {Proj::down};
   const int64_t B = x_in.size(0), T = x_in.size(1), H = cfg_.num_attention_heads,
@@ -241,7 +246,7 @@ torch::Tensor LlamaImpl::layer_forward(int64_t l, const torch::Tensor& x_in,
   auto& at = *layer.self_attn;
   auto h = layer.input_layernorm(x);                                                    // [B, T, D]
   std::array<nn::Linear, 3> qkv_w{at.q_proj, at.k_proj, at.v_proj};
-  auto qkv = project(l, kQkv, qkv_w, h, adapter);
+  auto qkv = project(l, kQkv, qkv_w, h, adapter, ai);
   auto q = qkv[0].view({B, T, H, Dh}).transpose(1, 2);                                  // [B, H, T, Dh]
   auto k = qkv[1].view({B, T, Hkv, Dh}).transpose(1, 2);                                // [B, Hkv, T, Dh]
   auto v = qkv[2].view({B, T, Hkv, Dh}).transpose(1, 2);
@@ -253,13 +258,13 @@ torch::Tensor LlamaImpl::layer_forward(int64_t l, const torch::Tensor& x_in,
   }
   auto a = attention(q, k, v, mask).transpose(1, 2).reshape({B, T, H * Dh});            // [B, T, D]
   std::array<nn::Linear, 1> o_w{at.o_proj};
-  x = x + project(l, kO, o_w, a, adapter)[0];
+  x = x + project(l, kO, o_w, a, adapter, ai)[0];
   auto h2 = layer.post_attention_layernorm(x);
   std::array<nn::Linear, 2> gu_w{layer.mlp->gate_proj, layer.mlp->up_proj};
-  auto gu = project(l, kGateUp, gu_w, h2, adapter);                                     // 2 × [B, T, F]
+  auto gu = project(l, kGateUp, gu_w, h2, adapter, ai);                                     // 2 × [B, T, F]
   auto m = torch::silu(gu[0]) * gu[1];                                                  // SwiGLU
   std::array<nn::Linear, 1> d_w{layer.mlp->down_proj};
-  return x + project(l, kDown, d_w, m, adapter)[0];
+  return x + project(l, kDown, d_w, m, adapter, ai)[0];
 }
 
 torch::Tensor LlamaImpl::hidden_at(const LlmInput& in, const torch::Tensor& pos) {

@@ -1,13 +1,11 @@
-// ICL and CoRA scoring; batch assembly.
+// Batch assembly, the pieces the LLM methods share, and the factory through the registry.
 #include "cora/method/llm_method.h"
 
 #include <sstream>
 
 #include "cora/core/error.h"
-#include "cora/io/files.h"
-#include "cora/io/safetensors.h"
-#include "cora/train/checkpoint.h"
-#include "cora/train/run_dir.h"
+#include "cora/method/registry.h"
+#include "method/methods.h"
 
 namespace cora::method {
 
@@ -58,11 +56,10 @@ llm::EmbedOverride slot_override(const PromptBatch& b, const torch::Tensor& user
   return {index, torch::cat({user_values, item_values}, 0)};
 }
 
-namespace {
-
 torch::Tensor answer_logit(llm::LlamaImpl& m, const PromptBatch& b, llm::Adapter* ad,
-                           int32_t answer_id, const llm::EmbedOverride* embeds = nullptr) {
-  auto h = m.hidden_at({b.ids, b.mask, ad, embeds}, b.last);  // [B, D], final norm at the last position
+                           int32_t answer_id, const llm::EmbedOverride* embeds,
+                           const torch::Tensor& adapter_input) {
+  auto h = m.hidden_at({b.ids, b.mask, ad, embeds, adapter_input}, b.last);  // [B, D]
   auto row = torch::tensor({static_cast<int64_t>(answer_id)}, torch::kInt64);
   return m.logits(h, row).squeeze(-1).to(torch::kFloat32);  // [B]: only the answer row
 }
@@ -75,172 +72,23 @@ std::vector<llm::Proj> targets_of(const std::string& list, const std::string& ke
   return llm::parse_targets(names, key);
 }
 
-class IclMethod : public LlmMethod {
- public:
-  IclMethod(llm::Llama llm, int32_t answer) : llm_(std::move(llm)), answer_(answer) {}
-  torch::Tensor score(const PromptBatch& b) override { return answer_logit(*llm_, b, nullptr, answer_); }
-  std::vector<std::pair<std::string, torch::Tensor>> trainable() override { return {}; }
-  void set_training(bool) override {}
-
- private:
-  llm::Llama llm_;
-  int32_t answer_;
-};
-
-class CoraMethod : public LlmMethod {
- public:
-  CoraMethod(const config::Config& c, llm::Llama llm, cf::CfModel cf, int32_t answer,
-             const torch::Device& device)
-      : llm_(std::move(llm)), cf_(std::move(cf)), answer_(answer) {
-    const auto& lc = llm_->config();
-    GeneratorOptions g{c.cora.n_queries, c.cora.layers, c.cora.heads, c.cora.hidden,
-                       c.cora.intermediate, c.cora.dropout};
-    generator_ = CollabQueryGenerator(g, cf_->dim(), lc.hidden_size, c.cora.rank);
-    adapter_ = llm::PerSampleLowRank(
-        lc, llm::LowRankOptions{targets_of(c.cora.targets, "cora.targets"), c.cora.rank,
-                                c.cora.alpha, c.cora.lora_dropout});
-    generator_->to(device);
-    adapter_->to(device);
-  }
-
-  torch::Tensor score(const PromptBatch& b) override {
-    torch::Tensor user, item;
-    {
-      torch::NoGradGuard ng;  // the CF model is frozen
-      user = cf_->user_repr(b.rows);
-      item = cf_->item_repr(b.rows.iid);
-    }
-    adapter_->set_wc(generator_(user, item));  // [B, D, r]
-    return answer_logit(*llm_, b, adapter_.get(), answer_);
-  }
-
-  std::vector<std::pair<std::string, torch::Tensor>> trainable() override {
-    std::vector<std::pair<std::string, torch::Tensor>> out;
-    for (auto& p : generator_->named_parameters()) out.emplace_back("generator." + p.key(), p.value());
-    for (auto& p : adapter_->named_parameters()) out.emplace_back("deltas." + p.key(), p.value());
-    return out;
-  }
-
-  void set_training(bool on) override {
-    generator_->train(on);
-    adapter_->train(on);
-  }
-
- private:
-  llm::Llama llm_;
-  cf::CfModel cf_;
-  int32_t answer_;
-  CollabQueryGenerator generator_{nullptr};
-  llm::PerSampleLowRank adapter_{nullptr};
-};
-
 llm::SharedLowRank make_lora(const config::Config& c, const llm::LlamaConfig& lc) {
   return llm::SharedLowRank(lc, llm::LowRankOptions{targets_of(c.lora.targets, "lora.targets"),
                                                     c.lora.rank, c.lora.alpha, c.lora.dropout});
 }
 
-// TALLRec: a LoRA shared by every sample on the text prompt.
-class TallrecMethod : public LlmMethod {
- public:
-  TallrecMethod(const config::Config& c, llm::Llama llm, int32_t answer, const torch::Device& device)
-      : llm_(std::move(llm)), answer_(answer), lora_(make_lora(c, llm_->config())) {
-    lora_->to(device);
-  }
-  torch::Tensor score(const PromptBatch& b) override {
-    return answer_logit(*llm_, b, lora_.get(), answer_);
-  }
-  std::vector<std::pair<std::string, torch::Tensor>> trainable() override {
-    std::vector<std::pair<std::string, torch::Tensor>> out;
-    for (auto& p : lora_->named_parameters()) out.emplace_back("lora." + p.key(), p.value());
-    return out;
-  }
-  void set_training(bool on) override { lora_->train(on); }
-
- private:
-  llm::Llama llm_;
-  int32_t answer_;
-  llm::SharedLowRank lora_;
-};
-
-// CoLLM step 2: frozen TALLRec LoRA (optional) and CF model; only the MLP trains.
-class CollmMethod : public LlmMethod {
- public:
-  CollmMethod(const config::Config& c, llm::Llama llm, cf::CfModel cf, int32_t answer,
-              const torch::Device& device)
-      : llm_(std::move(llm)), cf_(std::move(cf)), answer_(answer) {
-    const int64_t hidden = c.collm.hidden > 0 ? c.collm.hidden : 10 * cf_->dim();
-    mlp_ = CollmMlp(cf_->dim(), hidden, llm_->config().hidden_size);
-    mlp_->to(device);
-    if (!c.collm.tallrec_run.empty()) {
-      train::RunDir step1(c.collm.tallrec_run, /*writer=*/false);
-      const std::string best = step1.ckpt("best.safetensors");
-      if (!io::exists(c.collm.tallrec_run + "/metrics.json") || !io::exists(best))
-        throw Error::key("collm.tallrec_run", c.collm.tallrec_run +
-                                                  " is not a finished TALLRec run (no metrics.json "
-                                                  "or ckpt/best.safetensors)");
-      config::Config tc = step1.read_config();
-      if (tc.method != "tallrec")
-        throw Error::key("collm.tallrec_run", c.collm.tallrec_run + " is a '" + tc.method +
-                                                  "' run, not a TALLRec run");
-      if (tc.llm.dir != c.llm.dir || tc.llm.random_init != c.llm.random_init)
-        throw Error::key("collm.tallrec_run", "its LLM (" + tc.llm.dir + ") differs from llm.dir (" +
-                                                  c.llm.dir + ")");
-      lora_ = make_lora(tc, llm_->config());
-      lora_->to(device);
-      std::vector<std::pair<std::string, torch::Tensor>> named;
-      for (auto& p : lora_->named_parameters()) named.emplace_back("lora." + p.key(), p.value());
-      train::copy_named(named, io::load_safetensors(best), best);
-      for (auto& p : lora_->parameters()) p.set_requires_grad(false);
-    }
-  }
-
-  torch::Tensor score(const PromptBatch& b) override {
-    torch::Tensor user, item;
-    {
-      torch::NoGradGuard ng;  // the CF model is frozen
-      user = cf_->user_repr(b.rows);
-      item = cf_->item_repr(b.rows.iid);
-    }
-    auto ov = slot_override(b, mlp_(user), mlp_(item));
-    return answer_logit(*llm_, b, lora_ ? lora_.get() : nullptr, answer_, &ov);
-  }
-  std::vector<std::pair<std::string, torch::Tensor>> trainable() override {
-    std::vector<std::pair<std::string, torch::Tensor>> out;
-    for (auto& p : mlp_->named_parameters()) out.emplace_back("mlp." + p.key(), p.value());
-    return out;
-  }
-  void set_training(bool on) override {
-    mlp_->train(on);
-    if (lora_) lora_->train(on);  // PEFT keeps LoRA dropout active in training mode
-  }
-
- private:
-  llm::Llama llm_;
-  cf::CfModel cf_;
-  int32_t answer_;
-  CollmMlp mlp_{nullptr};
-  llm::SharedLowRank lora_{nullptr};
-};
-
-}  // namespace
+std::pair<torch::Tensor, torch::Tensor> cf_representations(cf::CfModelImpl& cf, const PromptBatch& b) {
+  torch::NoGradGuard ng;  // the CF model is frozen
+  return {cf.user_repr(b.rows), cf.item_repr(b.rows.iid)};
+}
 
 std::unique_ptr<LlmMethod> make_llm_method(const config::Config& c, llm::Llama llm,
                                            cf::CfModel cf, int32_t answer_id,
                                            const torch::Device& device) {
-  if (c.method == "icl") return std::make_unique<IclMethod>(std::move(llm), answer_id);
-  if (c.method == "cora") {
-    if (!cf)
-      throw Error::key("cf.run", "CoRA needs a finished CF run (hint: `cora train --config "
-                                 "configs/ml1m/mf.json --out runs/mf`, then --set cf.run=runs/mf)");
-    return std::make_unique<CoraMethod>(c, std::move(llm), std::move(cf), answer_id, device);
-  }
-  if (c.method == "tallrec") return std::make_unique<TallrecMethod>(c, std::move(llm), answer_id, device);
-  if (c.method == "collm") {
-    if (!cf)
-      throw Error::key("cf.run", "CoLLM needs a finished CF run (hint: --set cf.run=runs/mf)");
-    return std::make_unique<CollmMethod>(c, std::move(llm), std::move(cf), answer_id, device);
-  }
-  throw Error::key("method", "'" + c.method + "' is not an LLM method (icl, tallrec, collm, cora)");
+  const MethodInfo& m = find_method(c.method);
+  if (m.kind != Kind::llm)
+    throw Error::key("method", "'" + c.method + "' is not an LLM method");
+  return m.llm_factory(c, LlmParts{std::move(llm), std::move(cf), answer_id, device});
 }
 
 }  // namespace cora::method

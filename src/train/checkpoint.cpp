@@ -5,6 +5,9 @@
 
 #include "cora/core/error.h"
 #include "cora/io/safetensors.h"
+#include "cora/io/files.h"
+
+#include <cmath>
 
 namespace cora::train {
 
@@ -29,7 +32,7 @@ void copy_named(const Named& params, const std::map<std::string, torch::Tensor>&
   }
 }
 
-void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, const Named& best,
+void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, const Named* best,
                      const Progress& p, std::map<std::string, std::string> meta) {
   if (!run.writer()) return;
   Named latest;
@@ -37,8 +40,10 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
   for (auto& [k, v] : opt.state()) latest.emplace_back("optim." + k, v);
   meta["epoch"] = std::to_string(p.epoch);
   io::save_safetensors(run.ckpt("latest.safetensors"), latest, meta);
-  meta["epoch"] = std::to_string(p.best_epoch);
-  io::save_safetensors(run.ckpt("best.safetensors"), best, meta);
+  if (best) {
+    meta["epoch"] = std::to_string(p.best_epoch);
+    io::save_safetensors(run.ckpt("best.safetensors"), *best, meta);
+  }
   run.write_progress(p);  // commit point
 }
 
@@ -57,8 +62,9 @@ Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const P
   for (auto& [k, v] : all)
     if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = v;
   if (!params.empty()) opt.load_state(os);
-  auto b = io::load_safetensors(run.ckpt("best.safetensors"));
   Named best;
+  if (!io::exists(run.ckpt("best.safetensors"))) return best;
+  auto b = io::load_safetensors(run.ckpt("best.safetensors"));
   for (const auto& [n, t] : params) {
     auto it = b.find(n);
     if (it == b.end()) throw Error::at(run.ckpt("best.safetensors"), 0, "tensor '" + n + "' is missing");
@@ -81,7 +87,9 @@ Named resume(const RunDir& run, const Named& params, Adam& opt, Progress& p,
 
 bool record_evaluation(Progress& p, double metric, int64_t epoch) {
   p.epoch = epoch;
-  if (p.best_epoch >= 0 && !(metric > p.best_metric)) {
+  const bool better = p.best_epoch < 0 ||
+                      (!std::isnan(metric) && (std::isnan(p.best_metric) || metric > p.best_metric));
+  if (!better) {
     ++p.bad_epochs;
     return false;
   }

@@ -12,10 +12,7 @@ namespace cora::train {
 using json = nlohmann::json;
 
 RunDir::RunDir(std::string path, bool writer) : path_(std::move(path)), writer_(writer) {
-  if (writer_) {
-    io::make_dirs(path_ + "/ckpt");
-    io::make_dirs(path_ + "/eval");
-  }
+  if (writer_) io::make_dirs(path_ + "/ckpt");
 }
 
 void RunDir::write_config(const config::Config& c) const {
@@ -31,9 +28,10 @@ config::Config RunDir::read_config() const {
 
 void RunDir::append_metrics(const EvalRecord& r) const {
   if (!writer_) return;
+  json valid = json::object();
+  for (const auto& [k, v] : r.valid) valid[k] = v;
   json j = {{"step", r.step},     {"epoch", r.epoch}, {"loss", r.loss}, {"lr", r.lr},
-            {"valid", {{"auc", r.valid_auc}, {"uauc", r.valid_uauc}}},
-            {"elapsed_s", r.elapsed_s}};
+            {"valid", valid},     {"elapsed_s", r.elapsed_s}};
   io::append_line(path_ + "/metrics.jsonl", j.dump());
 }
 
@@ -64,6 +62,9 @@ std::optional<Progress> RunDir::read_progress() const {
   if (!io::exists(path)) return std::nullopt;
   json j = json::parse(io::read_file(path), nullptr, false);
   if (j.is_discarded()) throw Error::at(path, 0, "not valid JSON (hint: remove the run directory)");
+  if (!j.is_object() || !j.contains("epoch") || !j.contains("best_metric"))
+    throw Error::at(path, 0, "is not a checkpoint of this cora (written before the one training "
+                             "engine?) (hint: start a fresh run in another directory)");
   Progress p;
   p.epoch = j.at("epoch");
   p.step = j.at("step");
@@ -94,6 +95,7 @@ void RunDir::write_final(const eval::EvalResult& valid, const eval::EvalResult& 
 void RunDir::write_eval(const eval::EvalResult& r, const data::Split& split,
                         const std::vector<float>& scores) const {
   if (!writer_) return;
+  io::make_dirs(path_ + "/eval");
   io::write_file_atomic(path_ + "/eval/" + r.split + ".json", eval::to_json(r) + "\n");
   eval::write_scores_tsv(split, scores, path_ + "/eval/" + r.split + "_scores.tsv");
 }

@@ -61,8 +61,7 @@ TEST(Cli, ExitCodesAndErrorMessages) {
 }  // namespace
 
 TEST(Cli, GenerateReproducesStories260K) {
-  std::string dir = std::string(CORA_SHARED_DIR) + "/models/stories260K-hf";
-  if (!cora::io::exists(dir)) GTEST_SKIP() << "no stories260K";
+  std::string dir = std::string(CORA_SOURCE_DIR) + "/tests/fixtures/stories260K-hf";
   auto r = run("generate --model " + dir + " --ids 1 --max-new-tokens 64");
   ASSERT_EQ(r.code, 0) << r.out;
   auto expected = cora::io::read_file(dir + "/greedy_from_bos_64.txt");

@@ -7,6 +7,7 @@
 
 #include "cora/app/table.h"
 #include "cora/eval/stats.h"
+#include "synthetic.h"
 #include "test_util.h"
 
 namespace cora::app {
@@ -71,6 +72,7 @@ TEST(Table, SpecErrorsNameTheFileAndKey) {
 
 TEST(Table, DryRunChecksEveryInputWithoutTraining) {
   TempDir t;
+  cora::testing::write_planted_split(t.file("data"));  // any split: nothing trains
   // Spec paths are relative to the working directory, like every config path: the repository.
   struct Cwd {
     std::filesystem::path was = std::filesystem::current_path();
@@ -79,7 +81,7 @@ TEST(Table, DryRunChecksEveryInputWithoutTraining) {
   } cwd;
   // The paper-scale table names a Vicuna-7B directory that is not here: every LLM row is listed.
   TableArgs a{std::string(CORA_SOURCE_DIR) + "/configs/tables/ml1m_paper.json", t.file("out"),
-              {"data.dir=" + std::string(CORA_SHARED_DIR) + "/data/ml-1m-collm", "llm.dir=" + t.file("nope")}, true};
+              {"data.dir=" + t.file("data"), "llm.dir=" + t.file("nope")}, true};
   std::string e = error_of([&] { table(a); });
   EXPECT_NE(e.find("problem(s)"), std::string::npos) << e;
   EXPECT_NE(e.find("TALLRec: llm.dir"), std::string::npos) << e;

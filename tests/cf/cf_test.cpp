@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cf/models.h"
-#include "cora/cf/trainer.h"
+#include "cora/method/cf_run.h"
+#include "cora/method/registry.h"
+#include "cora/method/train.h"
 #include "cora/io/files.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -17,8 +19,12 @@ namespace {
 using cora::testing::TempDir;
 
 config::Config small_config(const std::string& method, const std::string& dir) {
+  // Only the keys the model reads: the registry refuses the others.
+  const std::string extra = method == "sasrec"     ? R"(, "layers": 2, "heads": 2, "max_len": 8, "dropout": 0.1)"
+                            : method == "lightgcn" ? R"(, "layers": 2)"
+                                                   : "";
   std::string json = R"({"method": ")" + method + R"(", "data": {"dir": ")" + dir + R"("},
-    "cf": {"dim": 16, "layers": 2, "heads": 2, "max_len": 8, "dropout": 0.1, "init_std": 0.1},
+    "cf": {"dim": 16, "init_std": 0.1)" + extra + R"(},
     "train": {"lr": 0.01, "batch_size": 128, "epochs": 60, "patience": 15},
     "threads": 2, "log_level": "warn"})";
   return config::parse(json, "test");
@@ -29,7 +35,7 @@ class EveryCfModel : public ::testing::TestWithParam<std::string> {};
 TEST_P(EveryCfModel, LearnsPlantedStructure) {
   TempDir t;
   cora::testing::write_planted_split(t.file("data"));
-  auto s = train(small_config(GetParam(), t.file("data")), t.file("run"), false);
+  auto s = method::train(small_config(GetParam(), t.file("data")), t.file("run"), false);
   EXPECT_GE(s.test.auc, 0.85) << GetParam();
   EXPECT_GE(s.test.uauc, 0.80) << GetParam();
   for (auto f : {"config.resolved.json", "metrics.jsonl", "metrics.json", "eval/test.json",
@@ -37,12 +43,12 @@ TEST_P(EveryCfModel, LearnsPlantedStructure) {
                  "ckpt/progress.json", "export/cf_repr.safetensors"})
     EXPECT_TRUE(io::exists(t.file("run/") + f)) << f;
   // cora eval recomputes the same numbers from the saved weights.
-  auto again = evaluate_run(t.file("run"), "test");
+  auto again = method::evaluate_run(t.file("run"), "test");
   EXPECT_DOUBLE_EQ(again.auc, s.test.auc);
   EXPECT_DOUBLE_EQ(again.uauc, s.test.uauc);
   // The frozen model loaded for LLM methods scores exactly as the run did.
   auto data = data::load_dataset(t.file("data"));
-  auto frozen = load_run(t.file("run"), data, torch::kCPU);
+  auto frozen = method::load_cf_run(t.file("run"), data, torch::kCPU);
   for (auto& p : frozen->parameters()) EXPECT_FALSE(p.requires_grad());
   auto scores = predict(*frozen, make_rows(data.test, frozen->history_len()), 4096, torch::kCPU);
   EXPECT_DOUBLE_EQ(eval::auc(scores, data.test.label), s.test.auc);
@@ -55,7 +61,7 @@ TEST(CfModels, UnknownIdsFallBackToZero) {
   cora::testing::write_planted_split(t.path());
   auto d = data::load_dataset(t.path());
   for (std::string m : {"mf", "lightgcn", "sasrec"}) {
-    auto model = make_model(m, small_config(m, t.path()).cf, d.n_users, d.n_items, d.train);
+    auto model = method::find_method(m).cf_factory(small_config(m, t.path()).cf, d.n_users, d.n_items, d.train);
     model->eval();
     Rows r = make_rows(d.test, model->history_len()).index(torch::arange(4));
     r.uid[0] = d.n_users + 5;  // unknown user
@@ -126,17 +132,17 @@ TEST(CfTrainer, ResumeEqualsUninterruptedRun) {
   auto cfg = small_config("sasrec", t.file("data"));  // dropout: exercises the RNG too
   cfg.train.epochs = 6;
   cfg.train.patience = 100;
-  auto full = train(cfg, t.file("full"), false);
+  auto full = method::train(cfg, t.file("full"), false);
   // Interrupted run: stop after 3 epochs, then resume with the full budget.
   auto part_cfg = cfg;
   part_cfg.train.epochs = 3;
-  train(part_cfg, t.file("part"), false);
+  method::train(part_cfg, t.file("part"), false);
   // Make the checkpoint look interrupted (not done) and resume with the full budget.
   auto progress = io::read_file(t.file("part/ckpt/progress.json"));
   auto j = nlohmann::json::parse(progress);
   j["done"] = false;
   io::write_file_atomic(t.file("part/ckpt/progress.json"), j.dump());
-  auto resumed = train(cfg, t.file("part"), true);
+  auto resumed = method::train(cfg, t.file("part"), true);
   EXPECT_EQ(resumed.test.auc, full.test.auc);
   EXPECT_EQ(resumed.test.uauc, full.test.uauc);
   EXPECT_EQ(resumed.best_epoch, full.best_epoch);
@@ -149,8 +155,8 @@ TEST(CfTrainer, RefusesToOverwriteARun) {
   cora::testing::write_planted_split(t.file("data"));
   auto cfg = small_config("mf", t.file("data"));
   cfg.train.epochs = 1;
-  train(cfg, t.file("run"), false);
-  auto msg = cora::testing::error_of([&] { train(cfg, t.file("run"), false); });
+  method::train(cfg, t.file("run"), false);
+  auto msg = cora::testing::error_of([&] { method::train(cfg, t.file("run"), false); });
   EXPECT_NE(msg.find("already holds a run"), std::string::npos) << msg;
 }
 

@@ -37,9 +37,8 @@ TEST(Config, WrongTypeNamesKey) {
 }
 
 TEST(Config, BadChoiceAndMissingMethod) {
-  auto msg = error_of([] { parse(R"({"method": "svd", "data": {"dir": "/d"}})", "c.json"); });
-  EXPECT_NE(msg.find("'method': 'svd' is not one of"), std::string::npos) << msg;
-  msg = error_of([] { parse(R"({"data": {"dir": "/d"}})", "c.json"); });
+  // Method names are the registry's (tests/method/registry_test.cpp); here: the key must be there.
+  auto msg = error_of([] { parse(R"({"data": {"dir": "/d"}})", "c.json"); });
   EXPECT_NE(msg.find("'method': missing"), std::string::npos) << msg;
 }
 

@@ -14,7 +14,7 @@ using cora::testing::write_text;
 
 const std::string kHeader = "uid\tiid\tlabel\ttimestamp\tnot_cold\thistory\n";
 
-TEST(Split, ReadsSharedMl1m) {
+TEST(SplitShared, ReadsTheMl1mSplit) {
   std::string dir = std::string(CORA_SHARED_DIR) + "/data/ml-1m-collm";
   if (!io::exists(dir)) GTEST_SKIP() << "no ../shared beside the repository";
   Dataset d = load_dataset(dir);

@@ -35,8 +35,7 @@ struct Fixture {
     for (auto& p : ad->parameters()) p.normal_(0, 0.5);
   }
   torch::Tensor yes_logits(const torch::Tensor& wc, const torch::Tensor& rows) {
-    ad->set_wc(wc);
-    LlmInput in{rows.dim() ? ids.index_select(0, rows) : ids, {}, ad.get()};
+    LlmInput in{rows.dim() ? ids.index_select(0, rows) : ids, {}, ad.get(), nullptr, wc};
     return m->logits(m->hidden_at(in, pos.index_select(0, rows)));
   }
 };
@@ -137,11 +136,12 @@ TEST(Adapters, ActivationCheckpointingGivesTheSameGradients) {
       for (auto& p : mod.parameters()) p.normal_(0, 0.3);
     }
     auto wc = torch::randn({2, 32, 4}).requires_grad_();
-    cora_ad->set_wc(wc);
     Adapter* ad = lora ? static_cast<Adapter*>(lora_ad.get()) : cora_ad.get();
     torch::manual_seed(42);  // dropout masks
     auto ids = torch::tensor({{1, 4, 6, 8}, {1, 9, 3, 5}}, torch::kInt64);
-    auto y = m->logits(m->hidden_at({ids, {}, ad}, torch::tensor({3, 3})), torch::tensor({5}));
+    auto y = m->logits(m->hidden_at({ids, {}, ad, nullptr, lora ? torch::Tensor() : wc},
+                                    torch::tensor({3, 3})),
+                       torch::tensor({5}));
     y.sum().backward();
     std::vector<torch::Tensor> g;
     for (auto& p : mod.parameters()) g.push_back(p.grad().clone());

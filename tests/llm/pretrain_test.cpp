@@ -1,7 +1,7 @@
 // `cora pretrain` on a tiny corpus: the Hugging Face layout it writes loads back through the
 // loader with the trained weights, passes an independent Python reader, and the tokenizer keeps
 // "Yes" whole.
-#include "cora/llm/pretrain.h"
+#include "cora/method/pretrain.h"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +37,7 @@ TEST(Pretrain, TinyRunRoundTripsThroughTheLoader) {
                  "kv_heads": 1, "intermediate": 24, "seq_len": 16, "steps": 6, "eval_every": 3,
                  "heldout_fraction": 0.1},
     "train": {"batch_size": 4, "lr": 0.01, "warmup_steps": 2}, "log_level": "warn", "threads": 2})", "t");
-  auto s = pretrain(c, t.file("m"), false);
+  auto s = method::pretrain(c, t.file("m"), false);
   EXPECT_EQ(s.steps, 6);
   EXPECT_TRUE(std::isfinite(s.heldout_ppl));
   EXPECT_GT(s.unigram_ppl, 1.0);

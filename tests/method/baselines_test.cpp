@@ -9,7 +9,8 @@
 #include "cora/io/safetensors.h"
 #include "cora/llm/loader.h"
 #include "cora/method/llm_method.h"
-#include "cora/method/trainer.h"
+#include "cora/method/cf_run.h"
+#include "cora/method/train.h"
 #include "cora/text/tokenizer.h"
 #include "cora/train/adam.h"
 #include "method/llm_world.h"
@@ -63,13 +64,12 @@ TEST(Tallrec, TrainsOnlyItsLoraAndLeavesTheBaseWeightsUntouched) {
 
 TEST(Collm, SlotsAreSingleTokenPositionsWhoseEmbeddingsAreReplaced) {
   World w;
-  auto c = w.cora_config();
-  c.method = "collm";
+  auto c = w.config("collm");
   c.collm.hidden = 16;
   auto data = data::load_dataset(c.data.dir);
   text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
   auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
-  auto cf = cf::load_run(c.cf.run, data, torch::kCPU);
+  auto cf = load_cf_run(c.cf.run, data, torch::kCPU);
   PromptOptions po;
   po.templ = kCollmMovieTemplate;
   auto tk = tokenize_split(data.test, data.items, tok, po, tok.bos_id());
@@ -117,17 +117,14 @@ TEST(Collm, SlotsAreSingleTokenPositionsWhoseEmbeddingsAreReplaced) {
 
 TEST(Collm, LoadsTheTallrecLoraFrozenAndTrainsOnlyItsMlp) {
   World w;
-  auto c = w.cora_config();
-  c.method = "tallrec";
-  method::train(c, w.t.file("tallrec"), false);
-  c.method = "collm";
-  c.collm.hidden = 16;
+  method::train(w.config("tallrec"), w.t.file("tallrec"), false);
+  auto c = w.config("collm");
   c.collm.tallrec_run = w.t.file("tallrec");
   c.prompt.templ = kCollmMovieTemplate;
   auto data = data::load_dataset(c.data.dir);
   text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
   auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = c.train.seed});
-  auto cf = cf::load_run(c.cf.run, data, torch::kCPU);
+  auto cf = load_cf_run(c.cf.run, data, torch::kCPU);
   auto method = make_llm_method(c, m, cf, answer_token(tok, "Yes"), torch::kCPU);
   auto params = method->trainable();
   ASSERT_EQ(params.size(), 4u);  // fc1, fc2 weights and biases

@@ -7,11 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "cora/cf/trainer.h"
+#include "cora/method/cf_run.h"
 #include "cora/io/files.h"
 #include "cora/llm/loader.h"
 #include "cora/method/llm_method.h"
-#include "cora/method/trainer.h"
+#include "cora/method/train.h"
 #include "cora/text/tokenizer.h"
 #include "method/llm_world.h"
 #include "synthetic.h"
@@ -30,7 +30,7 @@ TEST(Cora, ZeroDeltasEqualFrozenLlmAndOnlyGeneratorAndBTrain) {
   auto data = data::load_dataset(c.data.dir);
   text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
   auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
-  auto cf = cf::load_run(c.cf.run, data, torch::kCPU);
+  auto cf = load_cf_run(c.cf.run, data, torch::kCPU);
   int32_t yes = answer_token(tok, "Yes");
   auto cora = make_llm_method(c, m, cf, yes, torch::kCPU);
   c.method = "icl";
@@ -109,13 +109,14 @@ TEST(Cora, BadInputsFailBeforeTraining) {
 }
 
 TEST(Cora, LearningRateSchedule) {
-  config::TrainConfig t;
+  train::EngineOptions t;
+  t.schedule = train::Schedule::warmup_cosine;
   t.lr = 1e-3, t.warmup_steps = 200, t.warmup_start_lr = 1e-5, t.min_lr = 8e-5;
-  EXPECT_DOUBLE_EQ(learning_rate(t, 0, 1000), 1e-5);
-  EXPECT_NEAR(learning_rate(t, 100, 1000), 1e-5 + 0.5 * (1e-3 - 1e-5), 1e-12);
-  EXPECT_DOUBLE_EQ(learning_rate(t, 200, 1000), 1e-3);
-  EXPECT_NEAR(learning_rate(t, 600, 1000), 8e-5 + 0.5 * (1e-3 - 8e-5), 1e-12);
-  EXPECT_NEAR(learning_rate(t, 1000, 1000), 8e-5, 1e-12);
+  EXPECT_DOUBLE_EQ(train::learning_rate(t, 0, 1000), 1e-5);
+  EXPECT_NEAR(train::learning_rate(t, 100, 1000), 1e-5 + 0.5 * (1e-3 - 1e-5), 1e-12);
+  EXPECT_DOUBLE_EQ(train::learning_rate(t, 200, 1000), 1e-3);
+  EXPECT_NEAR(train::learning_rate(t, 600, 1000), 8e-5 + 0.5 * (1e-3 - 8e-5), 1e-12);
+  EXPECT_NEAR(train::learning_rate(t, 1000, 1000), 8e-5, 1e-12);
 }
 
 }  // namespace

@@ -61,9 +61,16 @@ torch::Tensor gather_rows(const torch::Tensor& table, const torch::Tensor& ids,
 torch::Tensor gathered_dot(const torch::Tensor& a, const torch::Tensor& ia, const torch::Tensor& c,
                            const torch::Tensor& ic, bool sparse_grad = false);
 
-/// Builds an untrained model of `method` (mf | lightgcn | sasrec) sized for the dataset.
+/// Untrained models sized for the dataset (the method registry maps names to these).
 /// LightGCN's graph is built from `train`'s positive rows.
-CfModel make_model(const std::string& method, const config::CfConfig& cfg, int64_t n_users,
-                   int64_t n_items, const data::Split& train);
+CfModel make_mf(const config::CfConfig& cfg, int64_t n_users, int64_t n_items, const data::Split& train);
+CfModel make_lightgcn(const config::CfConfig& cfg, int64_t n_users, int64_t n_items,
+                      const data::Split& train);
+CfModel make_sasrec(const config::CfConfig& cfg, int64_t n_users, int64_t n_items,
+                    const data::Split& train);
+
+/// Logits for every row of `rows` (eval mode, no grad), in batches.
+std::vector<float> predict(CfModelImpl& model, const Rows& rows, int64_t batch_size,
+                           const torch::Device& device);
 
 }  // namespace cora::cf

@@ -73,8 +73,9 @@ struct TrainConfig {
   uint64_t seed = 0;                     ///< seeds init, data order and dropout
   double lr = 1e-3;                      ///< peak learning rate
   double weight_decay = 0.0;             ///< Adam L2 (CF) / AdamW decoupled (LLM methods)
-  int64_t batch_size = 2048;             ///< rows per optimiser step
-  int64_t micro_batch_size = 0;          ///< rows per forward/backward chunk (0 = whole batch)
+  int64_t batch_size = 2048;             ///< rows per optimiser step (the global batch)
+  int64_t micro_batch_size = 0;          ///< rows per forward/backward pass; gradients
+                                         ///< accumulate over a batch (0 = whole batch)
   int64_t eval_batch_size = 8192;        ///< rows per forward pass at evaluation
   int64_t epochs = 1000;                 ///< maximum number of epochs
   int64_t iterations = 0;                ///< steps per "epoch" (0 = one pass over train)
@@ -88,8 +89,7 @@ struct TrainConfig {
   double warmup_start_lr = 1e-5;
   double min_lr = 0.0;                   ///< cosine floor after warm-up (LLM methods)
   double grad_clip = 0.0;                ///< global-norm clipping (0 = off)
-  int64_t grad_accum = 1;                ///< optimiser steps accumulate this many batches
-  int64_t epochs_per_invocation = 0;     ///< LLM methods: leave after this many epochs with a
+  int64_t epochs_per_invocation = 0;     ///< leave after this many epochs with a
                                          ///< resumable checkpoint (job time slices; 0 = off)
 };
 
@@ -129,7 +129,7 @@ struct PrepareConfig {
 };
 
 struct Config {
-  std::string method;           ///< mf | lightgcn | sasrec | icl | tallrec | collm | cora | pretrain
+  std::string method;           ///< a name of the method registry (method/registry.h)
   DataConfig data;
   CfConfig cf;
   LlmConfig llm;
@@ -144,7 +144,9 @@ struct Config {
   int64_t threads = 0;          ///< intra-op threads (0 = all cores)
   std::string log_level = "info";
 
-  bool is_cf_method() const;
+  /// Keys the file or --set gave explicitly, in order (not serialised): the method registry
+  /// refuses those the chosen method does not read.
+  std::vector<std::string> given;
 };
 
 /// Parses a JSON config file, applies `key.path=value` overrides, validates; throws cora::Error.
@@ -165,7 +167,8 @@ std::string prepare_to_json(const Config& c);
 /// The full resolved config as JSON text (config.resolved.json); parse(to_json(c)) == c.
 std::string to_json(const Config& c);
 
-/// Markdown table of every key: type, default, meaning (README / `cora train --help-config`).
-std::string describe_keys();
+/// Markdown table of every key: type, default, meaning (README / `cora config-keys`);
+/// `method_choices` lists the registry's names for the `method` row.
+std::string describe_keys(const std::vector<std::string>& method_choices = {});
 
 }  // namespace cora::config

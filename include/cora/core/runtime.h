@@ -20,6 +20,10 @@ std::string resolve_device(const std::string& requested);
 /// Seeds torch's global generator (CPU and CUDA).
 void seed_everything(uint64_t seed);
 
+/// The one seed-mixing hash (splitmix64 finaliser of seed·φ + k + 1): independent streams
+/// from one run seed, e.g. the data order of pass k or the dropout key of sample k.
+uint64_t seed_mix(uint64_t seed, int64_t k);
+
 /// spdlog to stderr with cora's pattern; level: trace|debug|info|warn|error.
 void init_logging(const std::string& level = "info");
 

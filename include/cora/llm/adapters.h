@@ -1,5 +1,6 @@
 // The two low-rank adapters that plug into the LLM's projection choke point.
-//  - PerSampleLowRank (CoRA): a per-sample A = W_c [B, D, r] shared by every target projection,
+//  - PerSampleLowRank (CoRA): a per-sample A = W_c [B, D, r] (the forward pass's adapter input,
+//    LlmInput::adapter_input) shared by every target projection,
 //    each with its own trained B [out, r] (zero-initialised): y += (α/r)·B·(drop(x)·W_c).
 //    x·W_c is computed once per shared input (q, k, v read one tensor, so do gate and up), with
 //    one dropout mask per shared input. No per-sample ΔW is ever materialised.
@@ -31,19 +32,15 @@ std::vector<Proj> parse_targets(const std::vector<std::string>& names, const std
 class PerSampleLowRankImpl : public torch::nn::Module, public Adapter {
  public:
   PerSampleLowRankImpl(const LlamaConfig& c, LowRankOptions o);
-  /// W_c [B, D, r] for the next forward passes (from the collaborative query generator).
-  void set_wc(torch::Tensor wc) { wc_ = std::move(wc); }
-  torch::Tensor external_input() const override { return wc_; }
-  void set_external_input(torch::Tensor t) override { wc_ = std::move(t); }
+  /// `wc` = W_c [B, D, r] of this forward pass (from the collaborative query generator).
   void add_deltas(int64_t layer, std::span<const Proj> projs, const torch::Tensor& x,
-                  std::vector<torch::Tensor>& outs) override;
+                  const torch::Tensor& wc, std::vector<torch::Tensor>& outs) override;
   const LowRankOptions& options() const { return opt_; }
 
  private:
   LowRankOptions opt_;
   std::set<Proj> targets_;
   std::vector<std::vector<torch::Tensor>> b_;  // [layer][proj] → [out, r] or undefined
-  torch::Tensor wc_;
 };
 TORCH_MODULE(PerSampleLowRank);
 
@@ -51,7 +48,7 @@ class SharedLowRankImpl : public torch::nn::Module, public Adapter {
  public:
   SharedLowRankImpl(const LlamaConfig& c, LowRankOptions o);
   void add_deltas(int64_t layer, std::span<const Proj> projs, const torch::Tensor& x,
-                  std::vector<torch::Tensor>& outs) override;
+                  const torch::Tensor& unused, std::vector<torch::Tensor>& outs) override;
 
  private:
   LowRankOptions opt_;

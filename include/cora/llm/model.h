@@ -20,16 +20,14 @@ const char* proj_name(Proj p);  ///< "q_proj", ...
 
 /// Adds deltas at the choke point. All `projs` read the same input `x` [B, T, in] (q, k, v
 /// share the normalised hidden state; gate, up share theirs), so per-input work such as
-/// dropout(x)·W_c is done once. outs[i] is [B, T, out_i] and receives += delta_i.
+/// dropout(x)·W_c is done once. `input` is the forward pass's per-sample adapter input
+/// (LlmInput::adapter_input, e.g. CoRA's W_c [B, D, r]; undefined for shared adapters).
+/// outs[i] is [B, T, out_i] and receives += delta_i.
 class Adapter {
  public:
   virtual ~Adapter() = default;
   virtual void add_deltas(int64_t layer, std::span<const Proj> projs, const torch::Tensor& x,
-                          std::vector<torch::Tensor>& outs) = 0;
-  /// Non-parameter tensors the deltas read that may need gradients (CoRA's W_c), so that
-  /// activation checkpointing can route gradients to them; and a way to swap them.
-  virtual torch::Tensor external_input() const { return {}; }
-  virtual void set_external_input(torch::Tensor) {}
+                          const torch::Tensor& input, std::vector<torch::Tensor>& outs) = 0;
 };
 
 /// Replaces input embeddings: row r of `values` [N, D] goes to (batch, position) = index[r].
@@ -43,6 +41,9 @@ struct LlmInput {
   torch::Tensor mask = {};  // [B, T] 1 = token, 0 = padding (either side); undefined = no padding
   Adapter* adapter = nullptr;
   const EmbedOverride* embeds = nullptr;
+  /// Per-sample input of the adapter, passed to every add_deltas call of this forward pass
+  /// (CoRA's W_c [B, D, r], which may require grad); undefined = none.
+  torch::Tensor adapter_input = {};
 };
 
 class RMSNormImpl : public torch::nn::Module {
@@ -109,7 +110,8 @@ class LlamaImpl : public torch::nn::Module {
   void set_checkpointing(bool on) { checkpointing_ = on; }
   /// One decoder layer: x [B, T, D] → [B, T, D].
   torch::Tensor layer_forward(int64_t l, const torch::Tensor& x, const torch::Tensor& positions,
-                              const torch::Tensor& mask, Adapter* adapter);
+                              const torch::Tensor& mask, Adapter* adapter,
+                              const torch::Tensor& adapter_input);
 
   /// lm_head shares embed_tokens' storage when tie_word_embeddings.
   void tie_weights();
@@ -123,7 +125,8 @@ class LlamaImpl : public torch::nn::Module {
  private:
   std::vector<torch::Tensor> project(int64_t layer, std::span<const Proj> projs,
                                      std::span<const torch::nn::Linear> weights,
-                                     const torch::Tensor& x, Adapter* adapter);
+                                     const torch::Tensor& x, Adapter* adapter,
+                                     const torch::Tensor& adapter_input);
   LlamaConfig cfg_;
   bool checkpointing_ = false;
 };

@@ -1,10 +1,9 @@
 // The LLM methods behind one interface: each scores a batch of prompts with the logit of the
-// answer token at the last prompt position. ICL: the frozen LLM alone. TALLRec: a shared LoRA
-// trained on the text prompt. CoLLM: a frozen TALLRec LoRA plus an MLP mapping the frozen CF
-// model's user/item embeddings into the input embeddings of two one-token slots. CoRA: the
-// frozen LLM whose q/k/v/o projections receive per-sample deltas (α/r)·B·(drop(x)·W_c), W_c
-// generated from the frozen CF model's user and item representations; only the generator and
-// the B's train.
+// answer token at the last prompt position. One file each: icl.cpp (the frozen LLM alone),
+// tallrec.cpp (a shared LoRA trained on the text prompt), collm.cpp (a frozen TALLRec LoRA plus
+// an MLP mapping the frozen CF model's user/item embeddings into two one-token slots), cora.cpp
+// (per-sample deltas (α/r)·B·(drop(x)·W_c) with W_c generated from the frozen CF model's user
+// and item representations; only the generator and the B's train).
 #pragma once
 
 #include <torch/torch.h>
@@ -57,7 +56,16 @@ TORCH_MODULE(CollmMlp);
 llm::EmbedOverride slot_override(const PromptBatch& b, const torch::Tensor& user_values,
                                  const torch::Tensor& item_values);
 
-/// Builds the config's method. `cf` may be null for methods without a CF source (ICL).
+/// What an LLM method is built from: the frozen LLM, the frozen CF model (null for methods
+/// without a CF source), the answer token and the device.
+struct LlmParts {
+  llm::Llama llm;
+  cf::CfModel cf;
+  int32_t answer_id;
+  torch::Device device;
+};
+
+/// Builds the config's method through the registry (method/registry.h).
 std::unique_ptr<LlmMethod> make_llm_method(const config::Config& c, llm::Llama llm,
                                            cf::CfModel cf, int32_t answer_id,
                                            const torch::Device& device);

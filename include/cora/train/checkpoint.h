@@ -20,11 +20,12 @@ using Named = std::vector<std::pair<std::string, torch::Tensor>>;
 /// Detached copies (the in-memory best state).
 Named snapshot(const Named& params);
 
-void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, const Named& best,
+/// Writes latest (and best, unless `best` is null: no selection), then progress.json.
+void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, const Named* best,
                      const Progress& p, std::map<std::string, std::string> meta);
 
 /// Restores `params` and `opt` from ckpt/latest.safetensors (checked against `p.epoch`) and
-/// returns the best tensors from ckpt/best.safetensors.
+/// returns the best tensors from ckpt/best.safetensors (empty when the run keeps none).
 Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const Progress& p);
 
 /// Resumes from `run`'s checkpoint: fills `p`, restores params and optimizer, drops
@@ -33,7 +34,8 @@ Named resume(const RunDir& run, const Named& params, Adam& opt, Progress& p,
              const std::string& metric_name);
 
 /// Early-stopping bookkeeping after the evaluation of `epoch` (p.step already counts it):
-/// true when `metric` is a new best (the caller snapshots the weights).
+/// true when `metric` is a new best (the caller snapshots the weights). A NaN metric is never
+/// a new best unless nothing else has been seen, and any number beats a NaN best.
 bool record_evaluation(Progress& p, double metric, int64_t epoch);
 
 /// Copies tensors named like `params` (with `prefix`) from `t`, checking names and shapes.

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cora/config/config.h"
 #include "cora/eval/metrics.h"
@@ -16,7 +18,7 @@ namespace cora::train {
 struct EvalRecord {
   int64_t step = 0, epoch = 0;
   double loss = 0, lr = 0;
-  double valid_auc = 0, valid_uauc = 0;
+  std::vector<std::pair<std::string, double>> valid;  ///< e.g. auc, uauc (or perplexity)
   double elapsed_s = 0;
 };
 
@@ -33,7 +35,7 @@ struct Progress {
 
 class RunDir {
  public:
-  /// Creates `path`, ckpt/ and eval/ (writer only).
+  /// Creates `path` and ckpt/ (writer only); eval/ comes with the first evaluation written.
   explicit RunDir(std::string path, bool writer = true);
   const std::string& path() const { return path_; }
   std::string ckpt(const std::string& name) const { return path_ + "/ckpt/" + name; }

@@ -1,10 +1,8 @@
-// Offline pretraining of a small LLaMA with cora's own model code.
-#include "cora/llm/pretrain.h"
+// Offline pretraining of a small LLaMA with cora's own model code, through the engine.
+#include "cora/method/pretrain.h"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
-
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,11 +18,12 @@
 #include "cora/io/files.h"
 #include "cora/io/safetensors.h"
 #include "cora/llm/model.h"
-#include "cora/method/trainer.h"
+#include "cora/train/engine.h"
 #include "cora/text/tokenizer.h"
-#include "cora/train/adam.h"
+#include "cora/train/run_dir.h"
+#include "method/recipe.h"
 
-namespace cora::llm {
+namespace cora::method {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -79,7 +78,7 @@ std::vector<int32_t> encode_lines(const text::Tokenizer& tok, const std::vector<
 }
 
 // Mean next-token cross-entropy of the model over non-overlapping windows of the stream.
-double heldout_nll(LlamaImpl& m, const std::vector<int32_t>& ids, int64_t T, int64_t batch) {
+double heldout_nll(llm::LlamaImpl& m, const std::vector<int32_t>& ids, int64_t T, int64_t batch) {
   torch::NoGradGuard ng;
   m.eval();
   const int64_t windows = static_cast<int64_t>(ids.size() - 1) / T;
@@ -102,19 +101,57 @@ double heldout_nll(LlamaImpl& m, const std::vector<int32_t>& ids, int64_t T, int
   return count ? total / count : 0;
 }
 
+// Causal-LM training windows: row k is the window of T + 1 tokens starting at token k.
+class PretrainTrainable : public train::Trainable {
+ public:
+  PretrainTrainable(llm::Llama m, const std::vector<int32_t>& train_ids,
+                    const std::vector<int32_t>& held_ids, int64_t T)
+      : m_(std::move(m)), train_(train_ids), held_(held_ids), T_(T) {}
+  train::Named parameters() override {
+    train::Named out;
+    for (auto& q : m_->named_parameters()) out.emplace_back(q.key(), q.value());
+    return out;
+  }
+  void set_training(bool on) override { m_->train(on); }
+  int64_t rows() const override { return static_cast<int64_t>(train_.size()) - T_; }
+  torch::Tensor loss_sum(const std::vector<int64_t>& rows) override {
+    const int64_t B = static_cast<int64_t>(rows.size()), T = T_;
+    auto x = torch::empty({B, T + 1}, torch::kInt64);
+    auto xa = x.accessor<int64_t, 2>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t <= T; ++t) xa[b][t] = train_[rows[b] + t];
+    auto h = m_->model->norm(m_->forward_hidden({x.narrow(1, 0, T)}));   // [B, T, D]
+    // Each row's loss is its mean next-token cross-entropy.
+    return torch::nn::functional::cross_entropy(
+               m_->logits(h).reshape({B * T, -1}), x.narrow(1, 1, T).reshape({-1}),
+               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+           static_cast<double>(T);
+  }
+  train::Validation validate() override {
+    const double nll = heldout_nll(*m_, held_, T_, 16);
+    return {-nll, {{"perplexity", std::exp(nll)}}};
+  }
+
+ private:
+  llm::Llama m_;
+  const std::vector<int32_t>& train_;
+  const std::vector<int32_t>& held_;
+  int64_t T_;
+};
+
 }  // namespace
 
 PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bool resume) {
   const auto& p = c.pretrain;
   const auto& tc = c.train;
+  if (find_method(c.method).kind != Kind::pretrain)
+    throw Error::key("method", "cora pretrain needs method \"pretrain\"");
+  check_keys(c);
   set_threads(c.threads);
-  const std::string ckpt = out_dir + "/ckpt";
-  if (!resume && io::exists(ckpt + "/progress.json"))
-    throw Error::at(out_dir, 0, "already holds a pretraining run (hint: --resume)");
+  check_fresh(out_dir, resume);
   if (p.hidden_size % p.heads != 0 || p.heads % p.kv_heads != 0)
     throw Error::key("pretrain.heads", "hidden_size must divide by heads, heads by kv_heads");
-  io::make_dirs(ckpt);
-  double t0 = now_seconds();
+  const double t0 = now_seconds();
 
   // 1. Corpus, split into train and held-out lines (seeded).
   auto lines = pretrain_corpus(c);
@@ -123,8 +160,10 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   const size_t n_held = static_cast<size_t>(lines.size() * p.heldout_fraction);
   std::vector<std::string> held(lines.begin(), lines.begin() + n_held),
       train_lines(lines.begin() + n_held, lines.end());
+  train::RunDir run(out_dir);
+  run.write_config(c);
   // 2. Tokenizer (kept when resuming).
-  const std::string tok_path = out_dir + "/tokenizer.model";
+  const std::string ckpt = out_dir + "/ckpt", tok_path = out_dir + "/tokenizer.model";
   if (!resume || !io::exists(tok_path)) {
     std::string corpus;
     for (const auto& l : train_lines) corpus += l + "\n";
@@ -144,7 +183,7 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
                lines.size(), held.size(), train_ids.size(), held_ids.size(), tok.vocab_size());
 
   // 3. Model.
-  LlamaConfig lc;
+  llm::LlamaConfig lc;
   lc.hidden_size = p.hidden_size;
   lc.intermediate_size = p.intermediate;
   lc.num_hidden_layers = p.layers;
@@ -155,78 +194,28 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   lc.rms_norm_eps = 1e-5;
   lc.bos_token_id = tok.bos_id();
   lc.eos_token_id = tok.eos_id();
-  Llama m(lc);
+  llm::Llama m(lc);
   m->init_random(tc.seed);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  std::vector<torch::Tensor> params;
-  std::vector<bool> decay;
-  int64_t n_params = 0;
-  for (auto& q : m->named_parameters()) {
-    named.emplace_back(q.key(), q.value());
-    params.push_back(q.value());
-    decay.push_back(q.value().dim() >= 2 && q.key().find("norm") == std::string::npos);
-    n_params += q.value().numel();
-  }
-  train::Adam opt(params, {.beta2 = 0.95, .weight_decay = tc.weight_decay, .decoupled = true}, decay);
-  int64_t step = 0;
-  if (resume && io::exists(ckpt + "/progress.json")) {
-    auto j = json::parse(io::read_file(ckpt + "/progress.json"));
-    step = j.at("step").get<int64_t>();
-    auto all = io::load_safetensors(ckpt + "/latest.safetensors");
-    torch::NoGradGuard ng;
-    std::map<std::string, torch::Tensor> os;
-    for (auto& [k, v] : all)
-      if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = v;
-    for (auto& [k, v] : named) v.copy_(all.at("model." + k));
-    opt.load_state(os);
-    spdlog::info("resuming pretraining at step {}", step);
-  }
-  auto save_ckpt = [&] {
-    std::vector<std::pair<std::string, torch::Tensor>> all;
-    for (auto& [k, v] : named) all.emplace_back("model." + k, v);
-    for (auto& [k, v] : opt.state()) all.emplace_back("optim." + k, v);
-    io::save_safetensors(ckpt + "/latest.safetensors", all);
-    io::write_file_atomic(ckpt + "/progress.json", json{{"step", step}}.dump() + "\n");
-  };
-
-  // 4. Train: batch b of step s starts at random offsets drawn from (seed, s).
   const int64_t T = p.seq_len, B = tc.batch_size;
-  const int64_t max_start = static_cast<int64_t>(train_ids.size()) - T - 1;
-  if (max_start <= 0) throw Error::key("pretrain.seq_len", "longer than the tokenized corpus");
-  double t_train = now_seconds(), last_print = 0;
-  const int64_t first_step = step;
-  while (step < p.steps) {
-    m->train();
-    auto g = at::detail::createCPUGenerator(tc.seed * 1000003ull + static_cast<uint64_t>(step));
-    auto starts = torch::randint(0, max_start, {B}, g, torch::kInt64);
-    auto x = torch::empty({B, T + 1}, torch::kInt64);
-    auto xa = x.accessor<int64_t, 2>();
-    auto sa = starts.accessor<int64_t, 1>();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t <= T; ++t) xa[b][t] = train_ids[sa[b] + t];
-    auto h = m->model->norm(m->forward_hidden({x.narrow(1, 0, T)}));   // [B, T, D]
-    auto loss = torch::nn::functional::cross_entropy(m->logits(h).reshape({B * T, -1}),
-                                                     x.narrow(1, 1, T).reshape({-1}));
-    opt.zero_grad();
-    loss.backward();
-    if (tc.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, tc.grad_clip);
-    opt.step(method::learning_rate(tc, step, p.steps));
-    ++step;
-    const double el = now_seconds() - t_train;
-    if (now_seconds() - last_print > 1.0 || step == p.steps) {
-      last_print = now_seconds();
-      double tps = (step - first_step) * B * T / std::max(el, 1e-9);
-      fprintf(stderr, "\rstep %lld/%lld loss %.3f %.0f tokens/s eta %.0fs   ",
-              static_cast<long long>(step), static_cast<long long>(p.steps), loss.item<double>(), tps,
-              (p.steps - step) * B * T / std::max(tps, 1e-9));
-    }
-    if (step % p.eval_every == 0 || step == p.steps) {
-      double nll = heldout_nll(*m, held_ids, T, 16);
-      fprintf(stderr, "\n");
-      spdlog::info("step {} held-out perplexity {:.2f}", step, std::exp(nll));
-      save_ckpt();
-    }
-  }
+  if (static_cast<int64_t>(train_ids.size()) - T - 1 <= 0)
+    throw Error::key("pretrain.seq_len", "longer than the tokenized corpus");
+  PretrainTrainable trainable(m, train_ids, held_ids, T);
+
+  // 4. Train through the engine: an epoch is eval_every steps, ending with the held-out
+  // perplexity; no selection (the last state is the model).
+  auto o = engine_options(c, Kind::llm, {{"format", "cora-pretrain-v2"}});
+  o.adam.beta2 = 0.95;
+  o.iterations = p.eval_every;
+  o.epochs = (p.steps + p.eval_every - 1) / p.eval_every;
+  o.max_steps = p.steps;
+  o.select = false;
+  o.metric_name = "perplexity";
+  train::Engine engine(trainable, o, run);
+  auto r = engine.run(resume);
+  PretrainSummary s;
+  s.finished = r.finished;
+  s.steps = r.progress.step;
+  if (!r.finished) return s;
 
   // 5. Unigram baseline (add-one) on the same held-out tokens, and the HF-layout output.
   std::vector<double> counts(lc.vocab_size, 1.0);
@@ -237,17 +226,15 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   int64_t n_eval = 0;
   const int64_t windows = static_cast<int64_t>(held_ids.size() - 1) / T;
   for (int64_t i = 1; i <= windows * T; ++i, ++n_eval) uni -= std::log(counts[held_ids[i]] / total);
-  PretrainSummary s;
   s.heldout_ppl = std::exp(heldout_nll(*m, held_ids, T, 16));
   s.unigram_ppl = std::exp(uni / std::max<int64_t>(1, n_eval));
-  s.params = n_params;
-  s.steps = step;
-  s.tokens_seen = step * B * T;
+  for (auto& q : m->parameters()) s.params += q.numel();
+  s.tokens_seen = s.steps * B * T;
   s.seconds = now_seconds() - t0;
   std::vector<std::pair<std::string, torch::Tensor>> weights;
-  for (auto& [k, v] : named) weights.emplace_back(k, v);
+  for (auto& q : m->named_parameters()) weights.emplace_back(q.key(), q.value());
   io::save_safetensors(out_dir + "/model.safetensors", weights, {{"format", "pt"}});
-  io::write_file_atomic(out_dir + "/config.json", to_json(lc));
+  io::write_file_atomic(out_dir + "/config.json", llm::to_json(lc));
   json summary = {{"heldout_perplexity", s.heldout_ppl}, {"unigram_perplexity", s.unigram_ppl},
                   {"parameters", s.params},              {"tokens_seen", s.tokens_seen},
                   {"steps", s.steps},                    {"seconds", s.seconds},
@@ -259,4 +246,4 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   return s;
 }
 
-}  // namespace cora::llm
+}  // namespace cora::method

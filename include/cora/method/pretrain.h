@@ -1,8 +1,9 @@
 // `cora pretrain`: trains a sentencepiece tokenizer and a small LLaMA (causal LM, next-token
-// cross-entropy, AdamW, warm-up + cosine, clipping) on an offline corpus — WordNet glosses and
-// the split's item titles/genres (item metadata only, never interactions) — and saves Hugging
-// Face layout (config.json, model.safetensors, tokenizer.model) plus pretrain.json with the
-// held-out perplexity beside a unigram model's. Resumable with --resume.
+// cross-entropy, AdamW, warm-up + cosine, clipping) through the training engine on an offline
+// corpus — WordNet glosses and the split's item titles/genres (item metadata only, never
+// interactions) — and saves Hugging Face layout (config.json, model.safetensors,
+// tokenizer.model) plus pretrain.json with the held-out perplexity beside a unigram model's.
+// Resumable with --resume.
 #pragma once
 
 #include <string>
@@ -10,12 +11,13 @@
 
 #include "cora/config/config.h"
 
-namespace cora::llm {
+namespace cora::method {
 
 struct PretrainSummary {
   double heldout_ppl = 0, unigram_ppl = 0;
   int64_t params = 0, tokens_seen = 0, steps = 0;
   double seconds = 0;
+  bool finished = false;  ///< false: left early (train.epochs_per_invocation)
 };
 
 /// Corpus lines: one gloss per WordNet synset, one line per item (title [+ genres]).
@@ -23,4 +25,4 @@ std::vector<std::string> pretrain_corpus(const config::Config& c);
 
 PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bool resume);
 
-}  // namespace cora::llm
+}  // namespace cora::method

@@ -1,0 +1,197 @@
+// The training loop shared by every method.
+#include "cora/train/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "cora/core/dropout.h"
+#include "cora/core/error.h"
+#include "cora/core/runtime.h"
+
+namespace cora::train {
+namespace {
+
+std::vector<torch::Tensor> tensors(const Named& n) {
+  std::vector<torch::Tensor> out;
+  for (const auto& [k, t] : n) out.push_back(t);
+  return out;
+}
+
+std::vector<bool> decay_mask(const Named& n, DecayRule rule) {
+  std::vector<bool> out;
+  for (const auto& [k, t] : n)
+    out.push_back(rule == DecayRule::all || (t.dim() >= 2 && k.find("norm") == std::string::npos));
+  return out;
+}
+
+}  // namespace
+
+double learning_rate(const EngineOptions& o, int64_t step, int64_t total) {
+  if (o.schedule == Schedule::constant) return o.lr;
+  if (step < o.warmup_steps)
+    return o.warmup_start_lr + (o.lr - o.warmup_start_lr) * static_cast<double>(step) / o.warmup_steps;
+  const double span = std::max<int64_t>(1, total - o.warmup_steps);
+  const double progress = std::min(1.0, (step - o.warmup_steps) / span);
+  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+Engine::Engine(Trainable& model, EngineOptions o, const RunDir& run)
+    : model_(model),
+      o_(std::move(o)),
+      run_(run),
+      params_(model.parameters()),
+      plist_(tensors(params_)),
+      opt_(plist_, o_.adam, decay_mask(params_, o_.decay)),
+      rows_(model.rows()) {
+  if (o_.batch_size < 1) throw Error::key("train.batch_size", "must be >= 1");
+  if (params_.empty() || rows_ == 0) {  // nothing to train (ICL): one evaluation
+    epochs_ = 1;
+    steps_per_epoch_ = 0;
+  } else {
+    epochs_ = o_.epochs;
+    steps_per_epoch_ = o_.iterations > 0 ? o_.iterations : (rows_ + o_.batch_size - 1) / o_.batch_size;
+  }
+  total_steps_ = epochs_ * steps_per_epoch_;
+  if (o_.max_steps > 0) {
+    total_steps_ = std::min(total_steps_, o_.max_steps);
+    if (steps_per_epoch_ > 0)
+      epochs_ = std::min(epochs_, (o_.max_steps + steps_per_epoch_ - 1) / steps_per_epoch_);
+  }
+}
+
+std::pair<int64_t, int64_t> Engine::batch_positions(int64_t step) const {
+  const int64_t B = o_.batch_size;
+  if (o_.iterations > 0) return {step * B, (step + 1) * B};  // a continuous stream of passes
+  const int64_t e = step / steps_per_epoch_, k = step % steps_per_epoch_;
+  return {e * rows_ + k * B, e * rows_ + std::min((k + 1) * B, rows_)};  // epoch e = pass e
+}
+
+int64_t Engine::row_at(int64_t pos) {
+  const int64_t pass = pos / rows_;
+  auto it = perms_.find(pass);
+  if (it == perms_.end()) {
+    if (perms_.size() >= 2) perms_.erase(perms_.begin());
+    auto g = at::detail::createCPUGenerator(seed_mix(o_.seed, pass));
+    it = perms_.emplace(pass, torch::randperm(rows_, g, torch::kInt64)).first;
+  }
+  return it->second.data_ptr<int64_t>()[pos % rows_];
+}
+
+uint64_t Engine::sample_key(int64_t pos) const {
+  return seed_mix(seed_mix(o_.seed, -1), pos);  // a stream apart from the pass permutations
+}
+
+double Engine::step(int64_t step, double lr) {
+  const auto [first, last] = batch_positions(step);
+  const int64_t n = last - first, mb = o_.micro_batch_size > 0 ? o_.micro_batch_size : n;
+  opt_.zero_grad();
+  double loss = 0;
+  for (int64_t m0 = first; m0 < last; m0 += mb) {
+    std::vector<int64_t> rows;
+    std::vector<uint64_t> keys;
+    for (int64_t p = m0; p < std::min(last, m0 + mb); ++p) {
+      rows.push_back(row_at(p));
+      keys.push_back(sample_key(p));
+    }
+    SampleKeys scope(std::move(keys));  // forward and backward of this micro-batch
+    auto l = model_.loss_sum(rows) / static_cast<double>(n);
+    l.backward();
+    loss += l.item<double>();
+  }
+  if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(plist_, o_.grad_clip);
+  opt_.step(lr);
+  return loss;
+}
+
+EngineResult Engine::run(bool resume) {
+  EngineResult res;
+  Progress& prog = res.progress;
+  Named best;
+  if (resume && run_.read_progress()) best = train::resume(run_, params_, opt_, prog, o_.metric_name);
+  auto save = [&](bool done) {
+    prog.done = done;
+    save_checkpoint(run_, params_, opt_, o_.select ? &best : nullptr, prog, o_.meta);
+  };
+  const double t0 = now_seconds() - prog.elapsed_s;
+  double last_ckpt = now_seconds(), last_log = 0;
+  int64_t epochs_here = 0;
+  while (!prog.done && prog.epoch + 1 < epochs_) {
+    const int64_t epoch = prog.epoch + 1;
+    double loss_sum = 0, lr = 0, t_ep = now_seconds(), last_print = t_ep;
+    int64_t its = 0;
+    bool printed = false;
+    model_.set_training(true);
+    for (int64_t it = 0; it < steps_per_epoch_; ++it) {
+      const int64_t s = epoch * steps_per_epoch_ + it;
+      if (s >= total_steps_) break;
+      lr = learning_rate(o_, s, total_steps_);
+      loss_sum += step(s, lr);
+      const auto [first, last] = batch_positions(s);
+      res.samples += last - first;
+      ++prog.step;
+      ++its;
+      const double now = now_seconds();
+      if (now - last_print > 1.0 || (printed && it + 1 == steps_per_epoch_)) {  // in place
+        last_print = now;
+        printed = true;
+        const double rate = (it + 1) * o_.batch_size / std::max(now - t_ep, 1e-9);
+        std::fprintf(stderr, "\repoch %lld [%lld/%lld] loss %.4f lr %.2e %.2f samples/s eta %.0fs   ",
+                     static_cast<long long>(epoch), static_cast<long long>(it + 1),
+                     static_cast<long long>(steps_per_epoch_), loss_sum / (it + 1), lr, rate,
+                     (steps_per_epoch_ - it - 1) * o_.batch_size / std::max(rate, 1e-9));
+      }
+    }
+    if (printed) std::fprintf(stderr, "\n");
+    res.train_seconds += now_seconds() - t_ep;
+    Validation v;
+    {
+      torch::NoGradGuard ng;
+      model_.set_training(false);
+      v = model_.validate();
+    }
+    prog.epoch = epoch;
+    prog.elapsed_s = now_seconds() - t0;
+    const double mean_loss = its ? loss_sum / its : 0.0;
+    run_.append_metrics({prog.step, epoch, mean_loss, lr, v.values, prog.elapsed_s});
+    if (o_.select) {
+      if (record_evaluation(prog, v.metric, epoch)) best = snapshot(params_);
+    }
+    const bool stop = (o_.select && o_.patience > 0 && prog.bad_epochs >= o_.patience &&
+                       epoch + 1 >= o_.min_epochs) ||
+                      epoch + 1 >= epochs_;
+    const bool leave = !stop && o_.epochs_per_invocation > 0 && ++epochs_here == o_.epochs_per_invocation;
+    if (now_seconds() - last_log > 5 || stop || leave || epoch == 0 || printed) {
+      std::string vals;
+      for (const auto& [k, x] : v.values) vals += fmt::format(" {} {:.4f}", k, x);
+      spdlog::info("epoch {} step {} loss {:.4f} valid{}{} | {:.0f}s", epoch, prog.step, mean_loss,
+                   vals,
+                   o_.select ? fmt::format(" | best {:.4f} @ {}", prog.best_metric, prog.best_epoch)
+                             : std::string(),
+                   prog.elapsed_s);
+      last_log = now_seconds();
+    }
+    if (stop || leave || now_seconds() - last_ckpt > o_.checkpoint_every_s) {
+      save(stop);
+      last_ckpt = now_seconds();
+    }
+    if (leave) {
+      spdlog::info("left after {} epochs as train.epochs_per_invocation asks; continue with --resume",
+                   o_.epochs_per_invocation);
+      return res;
+    }
+  }
+  if (o_.select && best.empty()) best = snapshot(params_);  // no epoch ran: the initial state
+  if (!prog.done) save(true);  // e.g. resumed a run whose last epoch was already reached
+  if (o_.select) {
+    torch::NoGradGuard ng;
+    for (size_t k = 0; k < params_.size(); ++k) params_[k].second.copy_(best[k].second);
+  }
+  res.finished = true;
+  return res;
+}
+
+}  // namespace cora::train

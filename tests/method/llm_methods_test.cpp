@@ -1,0 +1,178 @@
+// The behavioural suite over every LLM method × the CF sources it takes: {ICL, TALLRec} alone,
+// {CoLLM, CoRA} × {MF, LightGCN, SASRec}. Each trains on a small split through `cora train`'s
+// recipe, resumes bitwise after an interruption, leaves the LLM and CF weights untouched even
+// when they are handed to the optimiser by mistake, and (CoLLM, CoRA) scores through the CF
+// embeddings.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "cora/io/files.h"
+#include "cora/io/safetensors.h"
+#include "cora/llm/loader.h"
+#include "cora/method/cf_run.h"
+#include "cora/method/llm_method.h"
+#include "cora/method/train.h"
+#include "cora/text/tokenizer.h"
+#include "cora/train/adam.h"
+#include "method/llm_world.h"
+
+namespace cora::method {
+namespace {
+using cora::testing::World;
+
+struct Case {
+  std::string method, cf;  // cf: "" = no CF source
+};
+std::string case_name(const ::testing::TestParamInfo<Case>& i) {
+  return i.param.method + (i.param.cf.empty() ? "" : "_" + i.param.cf);
+}
+
+// One world for the suite: the split, the tokenizer, and a finished run of each CF model.
+World& world() {
+  static World w;
+  static bool extra = [] {
+    for (std::string m : {"lightgcn", "sasrec"}) {
+      auto cfg = config::parse(R"({"method": ")" + m + R"(", "data": {"dir": ")" + w.t.file("data") +
+                                   R"("}, "cf": {"dim": 8, "layers": 1}, "train": {"epochs": 2, "lr": 0.01},
+                                   "log_level": "warn", "threads": 2})", "test");
+      train(cfg, w.t.file("cf_" + m), false);
+    }
+    return true;
+  }();
+  (void)extra;
+  return w;
+}
+
+std::string cf_dir(const std::string& kind) {
+  return kind == "mf" ? world().t.file("cf") : world().t.file("cf_" + kind);
+}
+
+config::Config config_of(const Case& k, const std::string& train_extra = "") {
+  World& w = world();
+  std::string sections;
+  if (k.method == "cora")
+    sections = R"(, "cora": {"layers": 1, "heads": 2, "intermediate": 32, "rank": 4, "alpha": 8})";
+  if (k.method == "collm") sections = R"(, "collm": {"hidden": 16})";
+  if (k.method == "tallrec") sections = R"(, "lora": {"rank": 4, "alpha": 8})";
+  std::string cf = k.cf.empty() ? "" : R"("cf": {"run": ")" + cf_dir(k.cf) + R"(", "dim": 8},)";
+  std::string train = k.method == "icl"
+                          ? R"("train": {"eval_batch_size": 32, "valid_split": "valid_small")"
+                          : R"("train": {"batch_size": 4, "micro_batch_size": 2, "iterations": 3,
+                               "epochs": 3, "lr": 0.003, "weight_decay": 0.001, "warmup_steps": 2,
+                               "min_lr": 0.0001, "eval_batch_size": 32, "valid_split": "valid_small",
+                               "patience": 5, "grad_clip": 1.0)";
+  return config::parse(R"({"method": ")" + k.method + R"(", "data": {"dir": ")" + w.t.file("data") +
+                           R"("}, )" + cf + R"( "llm": {"dir": ")" + w.t.file("llm") +
+                           R"(", "random_init": true})" + sections + ", " + train + train_extra +
+                           R"(}, "log_level": "warn", "threads": 2})",
+                       "test");
+}
+
+class EveryLlmMethod : public ::testing::TestWithParam<Case> {};
+
+TEST_P(EveryLlmMethod, LearnsOnASmallSplitAndResumesBitwise) {
+  cora::testing::TempDir t;
+  const Case k = GetParam();
+  auto full = train(config_of(k), t.file("full"), false);
+  ASSERT_TRUE(full.finished);
+  EXPECT_GT(full.test.auc, 0.0);
+  EXPECT_LT(full.test.auc, 1.0);
+  for (auto f : {"metrics.json", "metrics.jsonl", "eval/test_scores.tsv", "ckpt/progress.json"})
+    EXPECT_TRUE(io::exists(t.file("full/") + f)) << f;
+  if (k.method != "icl") {
+    // The trained state differs from the initial one (a run of zero epochs keeps the initial).
+    train(config_of(k, R"(, "epochs": 0)"), t.file("init"), false);
+    auto init = io::load_safetensors(t.file("init/ckpt/best.safetensors"));
+    auto best = io::load_safetensors(t.file("full/ckpt/best.safetensors"));
+    ASSERT_FALSE(best.empty());
+    int changed = 0;
+    for (auto& [name, v] : best) changed += !torch::equal(v, init.at(name));
+    EXPECT_GT(changed, 0);
+  }
+  // Interrupted after one epoch (epochs_per_invocation), then resumed: the same scores, bit for bit.
+  auto part = train(config_of(k, R"(, "epochs_per_invocation": 1)"), t.file("part"), false);
+  EXPECT_EQ(part.finished, k.method == "icl");  // ICL has one evaluation and nothing to train
+  auto resumed = train(config_of(k, R"(, "epochs_per_invocation": 1)"), t.file("part"), true);
+  if (!resumed.finished) resumed = train(config_of(k), t.file("part"), true);
+  ASSERT_TRUE(resumed.finished);
+  EXPECT_EQ(io::read_file(t.file("part/eval/test_scores.tsv")),
+            io::read_file(t.file("full/eval/test_scores.tsv")));
+  EXPECT_EQ(resumed.best_epoch, full.best_epoch);
+}
+
+TEST_P(EveryLlmMethod, FrozenWeightsStayFrozenEvenInTheOptimizer) {
+  const Case k = GetParam();
+  auto c = config_of(k);
+  auto data = data::load_dataset(c.data.dir);
+  text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
+  auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
+  cf::CfModel cf = k.cf.empty() ? nullptr : load_cf_run(c.cf.run, data, torch::kCPU);
+  auto method = make_llm_method(c, m, cf, answer_token(tok, "Yes"), torch::kCPU);
+  PromptOptions po;
+  if (k.method == "collm") po.templ = kCollmMovieTemplate;
+  auto tk = tokenize_split(data.train, data.items, tok, po, tok.bos_id());
+  auto rows = cf::make_rows(data.train, cf ? cf->history_len() : 0);
+  // The mistake: every tensor of the LLM and the CF model handed to AdamW with weight decay.
+  std::vector<torch::Tensor> all, frozen;
+  std::vector<torch::Tensor> before;
+  for (auto& p : m->parameters()) frozen.push_back(p);
+  if (cf)
+    for (auto& p : cf->parameters()) frozen.push_back(p);
+  for (auto& p : frozen) before.push_back(p.detach().clone());
+  all = frozen;
+  for (auto& [n, p] : method->trainable()) all.push_back(p);
+  std::vector<torch::Tensor> trained_before;
+  for (auto& [n, p] : method->trainable()) trained_before.push_back(p.detach().clone());
+  train::Adam opt(all, {.weight_decay = 0.1, .decoupled = true});
+  method->set_training(true);
+  for (int s = 0; s < 2; ++s) {
+    opt.zero_grad();
+    auto b = make_batch(tk, rows, {s * 4 + 0, s * 4 + 1, s * 4 + 2, s * 4 + 3}, torch::kCPU);
+    auto loss = torch::binary_cross_entropy_with_logits(method->score(b), b.rows.label);
+    if (loss.requires_grad()) loss.backward();
+    opt.step(1e-2);
+  }
+  for (size_t i = 0; i < frozen.size(); ++i) {
+    EXPECT_FALSE(frozen[i].requires_grad());
+    EXPECT_TRUE(torch::equal(frozen[i], before[i])) << "frozen tensor " << i << " moved";
+  }
+  int moved = 0;
+  auto trained = method->trainable();
+  for (size_t i = 0; i < trained.size(); ++i) moved += !torch::equal(trained[i].second, trained_before[i]);
+  EXPECT_EQ(moved > 0, k.method != "icl");
+}
+
+TEST_P(EveryLlmMethod, ScoresFollowTheCfEmbeddings) {
+  const Case k = GetParam();
+  if (k.cf.empty()) GTEST_SKIP() << k.method << " has no CF source";
+  auto c = config_of(k);
+  auto data = data::load_dataset(c.data.dir);
+  text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
+  auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
+  auto cf = load_cf_run(c.cf.run, data, torch::kCPU);
+  auto method = make_llm_method(c, m, cf, answer_token(tok, "Yes"), torch::kCPU);
+  torch::NoGradGuard ng;
+  for (auto& [n, p] : method->trainable()) p.normal_(0, 0.2);  // CoRA's B start at zero
+  PromptOptions po;
+  if (k.method == "collm") po.templ = kCollmMovieTemplate;
+  auto tk = tokenize_split(data.test, data.items, tok, po, tok.bos_id());
+  auto b = make_batch(tk, cf::make_rows(data.test, cf->history_len()), {0, 1, 2, 3}, torch::kCPU);
+  method->set_training(false);
+  auto base = method->score(b);
+  EXPECT_TRUE(torch::equal(method->score(b), base));  // deterministic in eval mode
+  for (auto& p : cf->parameters()) p.add_(torch::randn_like(p) * 0.5);
+  cf->eval();  // LightGCN caches its propagation in eval mode; this drops the cache
+  auto moved = method->score(b);
+  EXPECT_FALSE(torch::allclose(moved, base, 1e-4, 1e-4)) << k.method << " ignores the CF model";
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, EveryLlmMethod,
+                         ::testing::Values(Case{"icl", ""}, Case{"tallrec", ""}, Case{"collm", "mf"},
+                                           Case{"collm", "lightgcn"}, Case{"collm", "sasrec"},
+                                           Case{"cora", "mf"}, Case{"cora", "lightgcn"},
+                                           Case{"cora", "sasrec"}),
+                         case_name);
+
+}  // namespace
+}  // namespace cora::method

@@ -1,0 +1,146 @@
+// The training engine: data order (passes of a seeded permutation, a partial last batch per
+// epoch or a continuous stream), micro-batches that give the gradients of one pass (dropout
+// included, through per-sample keys), the schedules, and selection that a NaN cannot capture.
+#include "cora/train/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "cora/core/runtime.h"
+#include "cora/llm/loader.h"
+#include "cora/method/cf_run.h"
+#include "cora/method/llm_method.h"
+#include "cora/text/tokenizer.h"
+#include "method/llm_world.h"
+
+namespace cora::train {
+namespace {
+
+// A trainable with no parameters of its own use: only the data order is looked at.
+class Rows : public Trainable {
+ public:
+  explicit Rows(int64_t n) : n_(n), w_(torch::zeros({1}, torch::requires_grad())) {}
+  Named parameters() override { return {{"w", w_}}; }
+  void set_training(bool) override {}
+  int64_t rows() const override { return n_; }
+  torch::Tensor loss_sum(const std::vector<int64_t>&) override { return w_.sum(); }
+  Validation validate() override { return {}; }
+
+ private:
+  int64_t n_;
+  torch::Tensor w_;
+};
+
+TEST(Engine, EpochsArePassesWithAPartialLastBatch) {
+  Rows r(10);
+  RunDir nowhere("", false);
+  Engine e(r, {.seed = 3, .batch_size = 4, .epochs = 2}, nowhere);
+  EXPECT_EQ(e.steps_per_epoch(), 3);
+  EXPECT_EQ(e.batch_positions(2), (std::pair<int64_t, int64_t>{8, 10}));   // partial
+  EXPECT_EQ(e.batch_positions(3), (std::pair<int64_t, int64_t>{10, 14}));  // epoch 1
+  for (int64_t pass : {0, 1}) {
+    std::set<int64_t> seen;
+    for (int64_t p = pass * 10; p < pass * 10 + 10; ++p) seen.insert(e.row_at(p));
+    EXPECT_EQ(seen.size(), 10u);  // each pass is a permutation
+  }
+  std::vector<int64_t> a, b;
+  for (int64_t p = 0; p < 10; ++p) a.push_back(e.row_at(p)), b.push_back(e.row_at(p + 10));
+  EXPECT_NE(a, b);  // passes differ
+  Engine same(r, {.seed = 3, .batch_size = 4, .epochs = 2}, nowhere);
+  for (int64_t p = 0; p < 20; ++p) EXPECT_EQ(same.row_at(p), e.row_at(p));  // a function of (seed, p)
+  EXPECT_NE(e.sample_key(0), e.sample_key(1));
+}
+
+TEST(Engine, IterationsMakeAContinuousStream) {
+  Rows r(10);
+  RunDir nowhere("", false);
+  Engine e(r, {.batch_size = 4, .iterations = 5, .epochs = 3, .max_steps = 12}, nowhere);
+  EXPECT_EQ(e.batch_positions(2), (std::pair<int64_t, int64_t>{8, 12}));  // crosses into pass 1
+  EXPECT_EQ(e.total_steps(), 12);
+}
+
+TEST(Engine, Schedules) {
+  EngineOptions o{.lr = 0.5};
+  EXPECT_EQ(learning_rate(o, 0, 10), 0.5);
+  EXPECT_EQ(learning_rate(o, 9, 10), 0.5);
+  o.schedule = Schedule::warmup_cosine;
+  o.warmup_steps = 2, o.warmup_start_lr = 0.1, o.min_lr = 0.0;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 1, 10), 0.3);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 2, 10), 0.5);
+  EXPECT_NEAR(learning_rate(o, 6, 10), 0.25, 1e-12);
+}
+
+TEST(Engine, NaNValidationNeverHoldsTheBest) {
+  Progress p;
+  EXPECT_TRUE(record_evaluation(p, std::nan(""), 0));  // nothing seen yet
+  EXPECT_TRUE(record_evaluation(p, 0.6, 1));           // any number beats a NaN best
+  EXPECT_EQ(p.best_epoch, 1);
+  EXPECT_FALSE(record_evaluation(p, std::nan(""), 2));
+  EXPECT_FALSE(record_evaluation(p, 0.5, 3));
+  EXPECT_EQ(p.bad_epochs, 2);
+  EXPECT_TRUE(record_evaluation(p, 0.7, 4));
+  EXPECT_DOUBLE_EQ(p.best_metric, 0.7);
+}
+
+// CoRA on the tiny world's prompts, rows = the train split.
+class Prompts : public Trainable {
+ public:
+  Prompts(method::LlmMethod& m, method::TokenizedSplit tok, cf::Rows rows)
+      : m_(m), tok_(std::move(tok)), rows_(std::move(rows)) {}
+  Named parameters() override { return m_.trainable(); }
+  void set_training(bool on) override { m_.set_training(on); }
+  int64_t rows() const override { return tok_.size(); }
+  torch::Tensor loss_sum(const std::vector<int64_t>& rows) override {
+    auto b = method::make_batch(tok_, rows_, rows, torch::kCPU);
+    return torch::binary_cross_entropy_with_logits(m_.score(b), b.rows.label, {}, {},
+                                                   at::Reduction::Sum);
+  }
+  Validation validate() override { return {}; }
+
+ private:
+  method::LlmMethod& m_;
+  method::TokenizedSplit tok_;
+  cf::Rows rows_;
+};
+
+TEST(Engine, MicroBatchesGiveTheGradientsOfOnePassDropoutIncluded) {
+  cora::testing::World w;
+  auto c = w.cora_config();
+  c.cora.dropout = 0.3, c.cora.lora_dropout = 0.3;  // dropout everywhere it can be
+  auto data = data::load_dataset(c.data.dir);
+  text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
+  auto cf = method::load_cf_run(c.cf.run, data, torch::kCPU);
+  auto tk = method::tokenize_split(data.train, data.items, tok, {}, tok.bos_id());
+  auto grads = [&](int64_t micro) {
+    auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
+    seed_everything(5);
+    auto method = method::make_llm_method(c, m, cf, method::answer_token(tok, "Yes"), torch::kCPU);
+    {
+      torch::NoGradGuard ng;  // B away from zero so that every gradient path is live
+      for (auto& [n, p] : method->trainable())
+        if (n.find("lora_B") != std::string::npos) p.normal_(0, 0.1);
+    }
+    Prompts pr(*method, tk, cf::make_rows(data.train, 0));
+    RunDir nowhere("", false);
+    Engine e(pr, {.seed = 7, .batch_size = 16, .micro_batch_size = micro, .iterations = 1}, nowhere);
+    pr.set_training(true);
+    e.step(0, 0.0);  // lr 0: the parameters stay, the gradients remain to compare
+    std::vector<torch::Tensor> g;
+    for (auto& [n, p] : method->trainable()) g.push_back(p.grad().clone());
+    return g;
+  };
+  auto whole = grads(0), four = grads(4), odd = grads(5);
+  ASSERT_EQ(whole.size(), four.size());
+  double total = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(four[i], whole[i], 1e-4, 1e-6)) << i;
+    EXPECT_TRUE(torch::allclose(odd[i], whole[i], 1e-4, 1e-6)) << i;  // 5 + 5 + 5 + 1
+    total += whole[i].abs().sum().item<double>();
+  }
+  EXPECT_GT(total, 0);
+}
+
+}  // namespace
+}  // namespace cora::train
