@@ -30,6 +30,8 @@ int prepare(const PrepareArgs& a) {
   r.out = a.out;
   r.protocol = c.prepare;
   r.protocol_json = config::prepare_to_json(c);
+  spdlog::info("protocol{}: {}", a.config.empty() ? " (no --config: whole time range)" : " of " + a.config,
+               r.protocol_json);
   r.max_bad_lines = a.max_bad_lines;
   r.progress = true;
   std::string stats = data::prepare(r);

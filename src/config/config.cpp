@@ -296,7 +296,11 @@ Config parse(const std::string& text, const std::string& source,
 }
 
 Config load_prepare(const std::string& path, const std::vector<std::string>& overrides) {
-  if (path.empty()) return parse_impl("{}", "the defaults", overrides, true);
+  // Without a config: the whole time range and a per-user time-ordered 80/10/10 split, which
+  // works for any dataset's dates (the paper's ML-1M dates are a config: configs/data/ml1m.json).
+  if (path.empty())
+    return parse_impl(R"({"prepare": {"window_start": "", "window_end": "", "split": "user_ratios"}})",
+                      "the defaults", overrides, true);
   return parse_impl(io::read_file(path), path, overrides, true);
 }
 

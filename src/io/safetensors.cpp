@@ -89,6 +89,8 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size,
       uint64_t v = s.get<uint64_t>();
       if (v != 0 && numel > (1ull << 62) / v) throw tfail("shape overflows");
       numel *= v;
+      // The byte count must fit too: numel <= 2^62 times an 8-byte dtype would wrap to 0.
+      if (numel > (1ull << 62) / d->size) throw tfail("shape overflows");
       t.shape.push_back(static_cast<int64_t>(v));
     }
     for (const auto& o : e["data_offsets"])

@@ -60,6 +60,7 @@ Llama load_llama(const std::string& dir, const LoadOptions& opt) {
   if (opt.random_init) {
     m->init_random(opt.seed);
     m->to(opt.device, opt.dtype);
+    m->tie_weights();  // to() converts each parameter apart: tie lm_head to embed_tokens again
   } else {
     auto where = weight_files(dir);
     std::map<std::string, std::shared_ptr<io::SafetensorsFile>> files;

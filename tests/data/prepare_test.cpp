@@ -495,6 +495,24 @@ TEST(Prepare, ProtocolConfigErrorsNameTheKey) {
   EXPECT_EQ(config::load_prepare("", {"prepare.split=halves"}).prepare.split, "halves");
 }
 
+TEST(Prepare, WithoutAConfigTheWholeTimeRangeIsKept) {
+  // 1997-98 ratings (a RecBole ML-100K file): the paper's ML-1M dates would keep no row.
+  TempDir t;
+  std::vector<Rating> rs;
+  const int64_t k1997 = 852076800;  // 1997-01-01 UTC
+  for (int k = 0; k < 40; ++k)
+    rs.push_back({std::to_string(k % 4), std::to_string(k % 7), 4.0 + k % 2, k1997 + k * 7 * kDay});
+  auto in = write_format("ml-1m", t.file("raw"), rs, hand_titles());
+  auto c = config::load_prepare("");
+  EXPECT_EQ(c.prepare.window_start, "");
+  EXPECT_EQ(c.prepare.window_end, "");
+  json s = json::parse(run("ml-1m", in, t.file("o"), c.prepare));
+  EXPECT_EQ(s["dropped"]["outside_window"], 0);
+  EXPECT_EQ(s["splits"]["train"]["rows"].get<int>() + s["splits"]["valid"]["rows"].get<int>() +
+                s["splits"]["test"]["rows"].get<int>(), 40);
+  EXPECT_GT(s["splits"]["test"]["rows"].get<int>(), 0);
+}
+
 TEST(RawInput, ObjectLiteralScanner) {
   using raw::Dialect;
   using raw::Value;

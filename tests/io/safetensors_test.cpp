@@ -67,12 +67,27 @@ TEST(Safetensors, NoCrashOnTruncations) {
   TempDir t;
   save_safetensors(t.file("x.safetensors"), {{"a", torch::randn({8})}});
   std::string full = read_file(t.file("x.safetensors"));
-  for (size_t n = 0; n < full.size(); ++n) {  // every prefix parses or throws cora::Error
+  for (size_t n = 0; n < full.size(); ++n) {  // every proper prefix is rejected, cleanly
     std::string prefix = full.substr(0, n);
-    try {
-      parse_safetensors_header(reinterpret_cast<const uint8_t*>(prefix.data()), n, "p");
-    } catch (const Error&) {
-    }
+    EXPECT_THROW(parse_safetensors_header(reinterpret_cast<const uint8_t*>(prefix.data()), n, "p"),
+                 Error)
+        << "prefix of " << n << " bytes";
+  }
+  EXPECT_NO_THROW(parse_safetensors_header(reinterpret_cast<const uint8_t*>(full.data()), full.size(), "p"));
+}
+
+TEST(Safetensors, ByteCountOverflowIsRejected) {
+  // shape [2^62] of F32 is 2^64 bytes: the product wraps to 0 and matched offsets [0, 0].
+  for (std::string shape : {"[4611686018427387904]", "[2147483648, 2147483648]"}) {
+    std::string header = R"({"a": {"dtype": "F32", "shape": )" + shape + R"(, "data_offsets": [0, 0]}})";
+    std::string file(8, '\0');
+    uint64_t n = header.size();
+    for (int k = 0; k < 8; ++k) file[k] = static_cast<char>((n >> (8 * k)) & 0xFF);
+    file += header;
+    auto msg = cora::testing::error_of([&] {
+      parse_safetensors_header(reinterpret_cast<const uint8_t*>(file.data()), file.size(), "big");
+    });
+    EXPECT_NE(msg.find("overflows"), std::string::npos) << shape << ": " << msg;
   }
 }
 

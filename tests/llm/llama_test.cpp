@@ -167,6 +167,19 @@ TEST(Llama, RoundTripThroughSafetensorsAndTiedHead) {
   EXPECT_TRUE(torch::equal(back->lm_head->weight, back->model->embed_tokens->weight));
 }
 
+TEST(Llama, RandomInitKeepsTiedWeightsSharedAcrossADtypeChange) {
+  // The CUDA path loads in bf16: converting each parameter apart must not untie the head.
+  TempDir t;
+  LlamaConfig c = tiny_config();
+  c.tie_word_embeddings = true;
+  write_text(t.file("m/config.json"), to_json(c));
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    Llama m = load_llama(t.file("m"), {.dtype = dtype, .random_init = true, .seed = 2});
+    EXPECT_EQ(m->lm_head->weight.scalar_type(), dtype);
+    EXPECT_EQ(m->lm_head->weight.data_ptr(), m->model->embed_tokens->weight.data_ptr()) << dtype;
+  }
+}
+
 }  // namespace
 }  // namespace cora::llm
 

@@ -158,7 +158,8 @@ Config parse(const std::string& json_text, const std::string& source,
              const std::vector<std::string>& overrides = {});
 
 /// A data-protocol config for `cora prepare`: only `prepare.*` (and `log_level`, `threads`)
-/// keys are allowed, and `method`/`data.dir` are not required. `path` "" = defaults only.
+/// keys are allowed, and `method`/`data.dir` are not required. `path` "" = no config: the whole
+/// time range and the user_ratios split (not the paper's ML-1M dates).
 Config load_prepare(const std::string& path, const std::vector<std::string>& overrides = {});
 
 /// The `prepare` section alone as JSON text (stats.json records it).
