@@ -139,6 +139,9 @@ int main(int argc, char** argv) {
   }
   try {
     return action();
+  } catch (const cora::Interrupted& e) {
+    std::cerr << "stopped: " << e.what() << "\n";
+    return cora::kExitInterrupted;
   } catch (const cora::UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -21,6 +21,7 @@ using json = nlohmann::json;
 int train(const TrainArgs& a) {
   config::Config c = config::load(a.config, a.overrides);
   init_logging(c.log_level);
+  install_stop_signals();  // SIGTERM/SIGINT: checkpoint at the next step, exit kExitInterrupted
   if (!method::train(c, a.out, a.resume).finished) {  // left early (train.epochs_per_invocation)
     std::cerr << "run not finished; continue with: cora train --config " << a.config << " --out "
               << a.out << " --resume\n";
@@ -33,6 +34,7 @@ int train(const TrainArgs& a) {
 int pretrain(const TrainArgs& a) {
   config::Config c = config::load(a.config, a.overrides);
   init_logging(c.log_level);
+  install_stop_signals();
   if (!method::pretrain(c, a.out, a.resume).finished) {
     std::cerr << "pretraining not finished; continue with: cora pretrain --config " << a.config
               << " --out " << a.out << " --resume\n";

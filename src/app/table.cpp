@@ -246,6 +246,7 @@ std::string hms(double s) {
 
 int table(const TableArgs& a) {
   init_logging("info");
+  if (!a.dry_run) install_stop_signals();  // a stopped row resumes when the table runs again
   TableSpec spec = load_table(a.config);
   const std::string out = io::absolute(a.out);
 

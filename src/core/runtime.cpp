@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include "cora/core/error.h"
@@ -58,6 +59,21 @@ std::string error_message(const std::exception& e) {
   if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
   return e.what();
 }
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int sig) {
+  g_stop = sig;
+  std::signal(sig, SIG_DFL);  // a second signal kills
+}
+}  // namespace
+
+void install_stop_signals() {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+}
+int stop_requested() { return g_stop; }
+void clear_stop_request() { g_stop = 0; }
 
 double now_seconds() {
   using clock = std::chrono::steady_clock;

@@ -39,6 +39,7 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
   for (const auto& [n, t] : params) latest.emplace_back("model." + n, t);
   for (auto& [k, v] : opt.state()) latest.emplace_back("optim." + k, v);
   meta["epoch"] = std::to_string(p.epoch);
+  meta["step"] = std::to_string(p.step);
   io::save_safetensors(run.ckpt("latest.safetensors"), latest, meta);
   if (best) {
     meta["epoch"] = std::to_string(p.best_epoch);
@@ -51,8 +52,10 @@ Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const P
   const std::string path = run.ckpt("latest.safetensors");
   {
     io::SafetensorsFile f(path);
-    auto it = f.header().metadata.find("epoch");
-    if (it == f.header().metadata.end() || std::stoll(it->second) != p.epoch)
+    const auto& md = f.header().metadata;
+    auto it = md.find("epoch"), st = md.find("step");
+    if (it == md.end() || std::stoll(it->second) != p.epoch ||
+        (st != md.end() && std::stoll(st->second) != p.step))
       throw Error::at(path, 0, "does not match progress.json (hint: the run was interrupted "
                                "while saving; start a fresh run)");
   }

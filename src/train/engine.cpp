@@ -6,6 +6,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 
 #include "cora/core/dropout.h"
@@ -119,13 +120,24 @@ EngineResult Engine::run(bool resume) {
   const double t0 = now_seconds() - prog.elapsed_s;
   double last_ckpt = now_seconds(), last_log = 0;
   int64_t epochs_here = 0;
+  auto stop_here = [&](const char* where) {  // a signal asked to stop: checkpoint, then leave
+    const int sig = stop_requested();
+    prog.elapsed_s = now_seconds() - t0;
+    save(false);
+    throw Interrupted(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + " stopped the run " +
+                      where + " (step " + std::to_string(prog.step) +
+                      "); a resumable checkpoint is in " + run_.ckpt("") +
+                      " (hint: run the same command with --resume)");
+  };
   while (!prog.done && prog.epoch + 1 < epochs_) {
     const int64_t epoch = prog.epoch + 1;
-    double loss_sum = 0, lr = 0, t_ep = now_seconds(), last_print = t_ep;
-    int64_t its = 0;
+    // A run stopped mid-epoch resumes at its next step (the batch of a step depends on nothing else).
+    double loss_sum = prog.epoch_loss, lr = 0, t_ep = now_seconds(), last_print = t_ep;
+    const int64_t first_it = prog.epoch_step;
+    int64_t its = first_it;
     bool printed = false;
     model_.set_training(true);
-    for (int64_t it = 0; it < steps_per_epoch_; ++it) {
+    for (int64_t it = first_it; it < steps_per_epoch_; ++it) {
       const int64_t s = epoch * steps_per_epoch_ + it;
       if (s >= total_steps_) break;
       lr = learning_rate(o_, s, total_steps_);
@@ -134,11 +146,17 @@ EngineResult Engine::run(bool resume) {
       res.samples += last - first;
       ++prog.step;
       ++its;
+      if (stop_requested() && it + 1 < steps_per_epoch_ && s + 1 < total_steps_) {
+        if (printed) std::fprintf(stderr, "\n");
+        prog.epoch_step = its;
+        prog.epoch_loss = loss_sum;
+        stop_here("mid-epoch");
+      }
       const double now = now_seconds();
       if (now - last_print > 1.0 || (printed && it + 1 == steps_per_epoch_)) {  // in place
         last_print = now;
         printed = true;
-        const double rate = (it + 1) * o_.batch_size / std::max(now - t_ep, 1e-9);
+        const double rate = (it + 1 - first_it) * o_.batch_size / std::max(now - t_ep, 1e-9);
         std::fprintf(stderr, "\repoch %lld [%lld/%lld] loss %.4f lr %.2e %.2f samples/s eta %.0fs   ",
                      static_cast<long long>(epoch), static_cast<long long>(it + 1),
                      static_cast<long long>(steps_per_epoch_), loss_sum / (it + 1), lr, rate,
@@ -154,6 +172,8 @@ EngineResult Engine::run(bool resume) {
       v = model_.validate();
     }
     prog.epoch = epoch;
+    prog.epoch_step = 0;
+    prog.epoch_loss = 0;
     prog.elapsed_s = now_seconds() - t0;
     const double mean_loss = its ? loss_sum / its : 0.0;
     run_.append_metrics({prog.step, epoch, mean_loss, lr, v.values, prog.elapsed_s});
@@ -183,6 +203,7 @@ EngineResult Engine::run(bool resume) {
                    o_.epochs_per_invocation);
       return res;
     }
+    if (!stop && stop_requested()) stop_here("after an epoch");
   }
   if (o_.select && best.empty()) best = snapshot(params_);  // no epoch ran: the initial state
   if (!prog.done) save(true);  // e.g. resumed a run whose last epoch was already reached

@@ -53,7 +53,8 @@ void RunDir::write_progress(const Progress& p) const {
   json j = {{"epoch", p.epoch},           {"step", p.step},
             {"best_epoch", p.best_epoch}, {"best_step", p.best_step},
             {"best_metric", p.best_metric}, {"bad_epochs", p.bad_epochs},
-            {"elapsed_s", p.elapsed_s},   {"done", p.done}};
+            {"elapsed_s", p.elapsed_s},   {"done", p.done},
+            {"epoch_step", p.epoch_step}, {"epoch_loss", p.epoch_loss}};
   io::write_file_atomic(ckpt("progress.json"), j.dump(2) + "\n");
 }
 
@@ -74,6 +75,8 @@ std::optional<Progress> RunDir::read_progress() const {
   p.bad_epochs = j.at("bad_epochs");
   p.elapsed_s = j.at("elapsed_s");
   p.done = j.at("done");
+  p.epoch_step = j.value("epoch_step", int64_t{0});
+  p.epoch_loss = j.value("epoch_loss", 0.0);
   return p;
 }
 

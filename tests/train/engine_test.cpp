@@ -6,9 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <set>
 
+#include "cora/core/dropout.h"
+#include "cora/core/error.h"
 #include "cora/core/runtime.h"
+#include "cora/io/files.h"
 #include "cora/llm/loader.h"
 #include "cora/method/cf_run.h"
 #include "cora/method/llm_method.h"
@@ -140,6 +144,67 @@ TEST(Engine, MicroBatchesGiveTheGradientsOfOnePassDropoutIncluded) {
     total += whole[i].abs().sum().item<double>();
   }
   EXPECT_GT(total, 0);
+}
+
+// w [4] fitted to rows (x_r, y_r) through keyed dropout; raises SIGTERM during step `raise_at`.
+class Toy : public Trainable {
+ public:
+  explicit Toy(int64_t raise_at = -1) : raise_at_(raise_at) {
+    torch::manual_seed(1);
+    x_ = torch::randn({30, 4});
+    y_ = x_.matmul(torch::tensor({1.0f, -2.0f, 0.5f, 3.0f}));
+    w_ = torch::zeros({4}, torch::requires_grad());
+  }
+  Named parameters() override { return {{"w", w_}}; }
+  void set_training(bool on) override { training_ = on; }
+  int64_t rows() const override { return 30; }
+  torch::Tensor loss_sum(const std::vector<int64_t>& rows) override {
+    if (calls_++ == raise_at_) std::raise(SIGTERM);
+    auto idx = torch::tensor(rows, torch::kInt64);
+    auto x = cora::dropout(x_.index_select(0, idx), 0.2, training_);
+    return (x.matmul(w_) - y_.index_select(0, idx)).pow(2).sum();
+  }
+  Validation validate() override {
+    double err = (x_.matmul(w_) - y_).pow(2).mean().item<double>();
+    return {-err, {{"mse", err}}};
+  }
+  torch::Tensor w_;
+
+ private:
+  int64_t raise_at_, calls_ = 0;
+  bool training_ = false;
+  torch::Tensor x_, y_;
+};
+
+TEST(Engine, SigtermCheckpointsMidEpochAndResumeEqualsAnUninterruptedRun) {
+  cora::testing::TempDir t;
+  EngineOptions o{.seed = 4, .batch_size = 4, .micro_batch_size = 2, .epochs = 3, .lr = 0.05,
+                  .adam = {.weight_decay = 0.01, .decoupled = true}};
+  Toy whole;
+  RunDir a(t.file("a"));
+  ASSERT_TRUE(Engine(whole, o, a).run(false).finished);
+  install_stop_signals();
+  // 8 steps an epoch (7 of 2 micro-batches, then 1): micro-batch 21 is in step 4 of epoch 1.
+  Toy stopped(/*raise_at=*/21);
+  RunDir b(t.file("b"));
+  auto msg = cora::testing::error_of([&] { Engine(stopped, o, b).run(false); });
+  EXPECT_NE(msg.find("SIGTERM stopped the run mid-epoch (step 12)"), std::string::npos) << msg;
+  EXPECT_EQ(stop_requested(), SIGTERM);
+  clear_stop_request();
+  std::signal(SIGTERM, SIG_DFL);
+  auto progress = b.read_progress();
+  ASSERT_TRUE(progress);
+  EXPECT_EQ(progress->step, 12);
+  EXPECT_EQ(progress->epoch, 0);
+  EXPECT_EQ(progress->epoch_step, 4);
+  EXPECT_FALSE(progress->done);
+  Toy resumed;
+  auto r = Engine(resumed, o, b).run(true);
+  ASSERT_TRUE(r.finished);
+  EXPECT_TRUE(torch::equal(resumed.w_, whole.w_)) << resumed.w_ << whole.w_;
+  auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  EXPECT_EQ(lines(io::read_file(t.file("b/metrics.jsonl"))), 3);
+  EXPECT_EQ(lines(io::read_file(t.file("a/metrics.jsonl"))), 3);
 }
 
 }  // namespace

@@ -29,4 +29,15 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+/// Raised when SIGTERM or SIGINT stopped a run after it wrote a resumable checkpoint
+/// (the CLI exits kExitInterrupted).
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Exit code of a run stopped by a signal with a resumable checkpoint (sysexits' EX_TEMPFAIL:
+/// run the same command again with --resume).
+inline constexpr int kExitInterrupted = 75;
+
 }  // namespace cora

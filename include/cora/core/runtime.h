@@ -33,4 +33,12 @@ std::string error_message(const std::exception& e);
 /// Seconds since an arbitrary steady epoch.
 double now_seconds();
 
+/// From now on SIGTERM and SIGINT ask the running job to stop at the next step boundary instead
+/// of killing it (a second signal kills as usual). The training engine checks stop_requested().
+void install_stop_signals();
+/// The signal that asked to stop (SIGTERM, SIGINT), or 0.
+int stop_requested();
+/// Clears a request (tests; a command that handled it).
+void clear_stop_request();
+
 }  // namespace cora

@@ -31,6 +31,8 @@ struct Progress {
   int64_t bad_epochs = 0;  ///< evaluations since the last improvement
   double elapsed_s = 0;
   bool done = false;
+  int64_t epoch_step = 0;   ///< steps done in epoch + 1 when a signal stopped the run mid-epoch
+  double epoch_loss = 0;    ///< their summed batch losses
 };
 
 class RunDir {
