@@ -52,7 +52,15 @@ int eval(const EvalArgs& a) {
 }
 
 int config_keys() {
-  std::cout << config::describe_keys(method::method_names());
+  auto readers = [](const std::string& key) {
+    std::string out;
+    int n = 0;
+    for (const auto& m : method::methods())
+      if (method::reads_key(m, key)) out += (n++ ? ", " : "") + m.name;
+    if (n == static_cast<int>(method::methods().size())) return std::string("all");
+    return n ? out : std::string("`cora prepare`");
+  };
+  std::cout << config::describe_keys(method::method_names(), readers);
   return 0;
 }
 

@@ -331,10 +331,12 @@ std::string to_json(const Config& c_in) {
   return root.dump(2) + "\n";
 }
 
-std::string describe_keys(const std::vector<std::string>& method_choices) {
+std::string describe_keys(const std::vector<std::string>& method_choices,
+                          const std::function<std::string(const std::string&)>& readers) {
   Config c;
   std::ostringstream out;
-  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  out << "| key | type | default | meaning |" << (readers ? " read by |\n|---|---|---|---|---|\n"
+                                                              : "\n|---|---|---|---|\n");
   for (const auto& f : fields(c)) {
     out << "| `" << f.key << "` | " << type_name(f.slot) << " | `" << slot_value(f.slot).dump()
         << "` | " << f.doc;
@@ -344,7 +346,9 @@ std::string describe_keys(const std::vector<std::string>& method_choices) {
       for (size_t i = 0; i < choices.size(); ++i) out << (i ? ", " : "") << choices[i];
       out << ")";
     }
-    out << " |\n";
+    out << " |";
+    if (readers) out << " " << readers(f.key) << " |";
+    out << "\n";
   }
   return out.str();
 }

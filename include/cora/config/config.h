@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -169,7 +170,9 @@ std::string prepare_to_json(const Config& c);
 std::string to_json(const Config& c);
 
 /// Markdown table of every key: type, default, meaning (README / `cora config-keys`);
-/// `method_choices` lists the registry's names for the `method` row.
-std::string describe_keys(const std::vector<std::string>& method_choices = {});
+/// `method_choices` lists the registry's names for the `method` row; `readers`, when given,
+/// fills a column with the methods that read each key.
+std::string describe_keys(const std::vector<std::string>& method_choices = {},
+                          const std::function<std::string(const std::string&)>& readers = {});
 
 }  // namespace cora::config
