@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -217,15 +218,18 @@ std::string run_dir(const std::string& out, const TableRow& row, uint64_t seed) 
   return out + "/runs/" + slug_of(row.name) + "/seed" + std::to_string(seed);
 }
 
-// The first key whose value differs between two resolved configs ("" = same).
-std::string first_difference(const json& a, const json& b, const std::string& prefix = "") {
+// The first key that `method` reads whose value differs between two resolved configs ("" = same):
+// keys the method does not read cannot change its result.
+std::string first_difference(const json& a, const json& b, const method::MethodInfo& method,
+                             const std::string& prefix = "") {
   for (auto it = a.begin(); it != a.end(); ++it) {
     std::string k = prefix + it.key();
-    if (!b.contains(it.key())) return k;
-    if (it->is_object() && b[it.key()].is_object()) {
-      std::string d = first_difference(*it, b[it.key()], k + ".");
+    if (it->is_object()) {
+      std::string d = first_difference(*it, b.contains(it.key()) ? b[it.key()] : json::object(),
+                                       method, k + ".");
       if (!d.empty()) return d;
-    } else if (*it != b[it.key()]) {
+    } else if (method::reads_key(method, k) &&
+               (!b.contains(it.key()) || *it != b[it.key()])) {
       return k;
     }
   }
@@ -285,10 +289,13 @@ int table(const TableArgs& a) {
       }
       if (finished(p)) p.status = "done";
       else if (io::exists(p.dir + "/ckpt/progress.json")) p.status = "resume";
-      if (p.status != "new" && io::exists(p.dir + "/config.resolved.json")) {
+      const auto& names = method::method_names();
+      const bool known = std::find(names.begin(), names.end(), p.cfg.method) != names.end();
+      if (known && p.status != "new" && io::exists(p.dir + "/config.resolved.json")) {
         json was = json::parse(io::read_file(p.dir + "/config.resolved.json"), nullptr, false);
         json now = json::parse(config::to_json(p.cfg));
-        std::string diff = was.is_discarded() ? "config.resolved.json" : first_difference(now, was);
+        std::string diff = was.is_discarded() ? "config.resolved.json"
+                           : first_difference(now, was, method::find_method(p.cfg.method));
         if (!diff.empty())
           problems.push_back(row.name + " (seed " + std::to_string(seed) + "): " + p.dir +
                              " was run with a different '" + diff +

@@ -73,13 +73,16 @@ std::pair<int64_t, int64_t> Engine::batch_positions(int64_t step) const {
 
 int64_t Engine::row_at(int64_t pos) {
   const int64_t pass = pos / rows_;
+  if (pass == cached_pass_) return cached_rows_[pos % rows_];  // the hot path: one pass at a time
   auto it = perms_.find(pass);
   if (it == perms_.end()) {
     if (perms_.size() >= 2) perms_.erase(perms_.begin());
     auto g = at::detail::createCPUGenerator(seed_mix(o_.seed, pass));
     it = perms_.emplace(pass, torch::randperm(rows_, g, torch::kInt64)).first;
   }
-  return it->second.data_ptr<int64_t>()[pos % rows_];
+  cached_pass_ = pass;
+  cached_rows_ = it->second.data_ptr<int64_t>();
+  return cached_rows_[pos % rows_];
 }
 
 uint64_t Engine::sample_key(int64_t pos) const {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cora/app/table.h"
+#include "cora/config/config.h"
 #include "cora/eval/stats.h"
 #include "synthetic.h"
 #include "test_util.h"
@@ -93,6 +94,27 @@ TEST(Table, DryRunChecksEveryInputWithoutTraining) {
   a.overrides.back() = "llm.dir=" + t.file("llm");
   EXPECT_EQ(error_of([&] { table(a); }), "");
   EXPECT_FALSE(std::filesystem::exists(t.file("out")));  // nothing trained or written
+}
+
+TEST(Table, ReuseComparesOnlyTheKeysTheMethodReads) {
+  TempDir t;
+  cora::testing::write_planted_split(t.file("data"));
+  write_text(t.file("icl.json"), R"({"method": "icl", "data": {"dir": ")" + t.file("data") +
+                                     R"("}, "llm": {"dir": ")" + t.file("llm") + R"("}})");
+  write_text(t.file("llm/config.json"), "{}");
+  write_text(t.file("llm/tokenizer.model"), "x");
+  write_text(t.file("spec.json"), R"({"seeds": [0], "rows": [{"name": "ICL", "config": ")" +
+                                      t.file("icl.json") + R"("}]})");
+  // A finished run made with another lr (ICL never reads it) is reused; another prompt is not.
+  auto c = config::load(t.file("icl.json"), {"train.seed=0", "train.lr=0.5"});
+  write_text(t.file("out/runs/icl/seed0/config.resolved.json"), config::to_json(c));
+  write_text(t.file("out/runs/icl/seed0/metrics.json"), "{}");
+  TableArgs a{t.file("spec.json"), t.file("out"), {}, true};
+  EXPECT_EQ(error_of([&] { table(a); }), "");
+  c = config::load(t.file("icl.json"), {"train.seed=0", "prompt.max_history=3"});
+  write_text(t.file("out/runs/icl/seed0/config.resolved.json"), config::to_json(c));
+  auto e = error_of([&] { table(a); });
+  EXPECT_NE(e.find("was run with a different 'prompt.max_history'"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -112,6 +112,8 @@ class Engine {
   Adam opt_;
   int64_t rows_, epochs_, steps_per_epoch_, total_steps_;
   std::map<int64_t, torch::Tensor> perms_;  // pass → permutation (the last two)
+  int64_t cached_pass_ = -1;                // the pass row_at read last, and its rows
+  const int64_t* cached_rows_ = nullptr;
 };
 
 }  // namespace cora::train
