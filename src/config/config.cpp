@@ -125,6 +125,11 @@ std::vector<Field> fields(Config& c) {
        "linear warm-up steps (LLM methods, pretrain; CF methods use a constant lr)", {}, false, 0},
       {"train.warmup_start_lr", &c.train.warmup_start_lr, "learning rate at step 0", {}, false, 0},
       {"train.min_lr", &c.train.min_lr, "cosine floor after warm-up", {}, false, 0},
+      {"train.schedule", &c.train.schedule,
+       "cora: warm-up on the global step, then cosine over the run's steps; reference: the "
+       "official LinearWarmupCosineLRScheduler (warm-up ramps with the step within the epoch "
+       "while the global step < warmup_steps; cosine over epochs x iterations from step 0)",
+       {"cora", "reference"}},
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0 = off)", {}, false, 0},
       {"train.epochs_per_invocation", &c.train.epochs_per_invocation,
        "leave after this many epochs, resumable with --resume (0 = run to the end)", {}, false, 0},

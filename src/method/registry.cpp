@@ -21,7 +21,7 @@ const std::vector<std::string> kSelect = {
     "train.min_epochs", "train.selection_metric", "train.valid_split", "train.valid_limit",
     "train.grad_clip"};
 const std::vector<std::string> kSchedule = {"train.warmup_steps", "train.warmup_start_lr",
-                                            "train.min_lr"};
+                                            "train.min_lr", "train.schedule"};
 
 std::vector<std::string> join(std::initializer_list<std::vector<std::string>> parts) {
   std::vector<std::string> out;

@@ -36,7 +36,7 @@ train::EngineOptions engine_options(const config::Config& c, Kind kind,
     o.adam = {.weight_decay = t.weight_decay, .decoupled = false};
     o.decay = train::DecayRule::all;
   } else {
-    o.schedule = train::Schedule::warmup_cosine;
+    o.schedule = t.schedule == "reference" ? train::Schedule::reference : train::Schedule::warmup_cosine;
     o.adam = {.weight_decay = t.weight_decay, .decoupled = true};
     o.decay = train::DecayRule::matrices;
   }

@@ -31,8 +31,17 @@ std::vector<bool> decay_mask(const Named& n, DecayRule rule) {
 
 }  // namespace
 
-double learning_rate(const EngineOptions& o, int64_t step, int64_t total) {
+double learning_rate(const EngineOptions& o, int64_t step, int64_t total, int64_t steps_per_epoch) {
   if (o.schedule == Schedule::constant) return o.lr;
+  if (o.schedule == Schedule::reference) {
+    if (step < o.warmup_steps) {  // the reference ramps with cur_step, the step within the epoch
+      const int64_t within = steps_per_epoch > 0 ? step % steps_per_epoch : step;
+      return std::min(o.lr, o.warmup_start_lr + (o.lr - o.warmup_start_lr) * static_cast<double>(within) /
+                                                    std::max<int64_t>(o.warmup_steps, 1));
+    }
+    return (o.lr - o.min_lr) * 0.5 * (1.0 + std::cos(M_PI * step / std::max<int64_t>(total, 1))) +
+           o.min_lr;
+  }
   if (step < o.warmup_steps)
     return o.warmup_start_lr + (o.lr - o.warmup_start_lr) * static_cast<double>(step) / o.warmup_steps;
   const double span = std::max<int64_t>(1, total - o.warmup_steps);
@@ -143,7 +152,7 @@ EngineResult Engine::run(bool resume) {
     for (int64_t it = first_it; it < steps_per_epoch_; ++it) {
       const int64_t s = epoch * steps_per_epoch_ + it;
       if (s >= total_steps_) break;
-      lr = learning_rate(o_, s, total_steps_);
+      lr = learning_rate(o_, s, total_steps_, steps_per_epoch_);
       loss_sum += step(s, lr);
       const auto [first, last] = batch_positions(s);
       res.samples += last - first;

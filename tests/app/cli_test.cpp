@@ -85,7 +85,9 @@ TEST(Cli, PrepareExitCodes) {
   EXPECT_NE(r.out.find("error: " + t.file("raw/ratings.dat") + ":5: rating 'x' is not a number"),
             std::string::npos) << r.out;
   EXPECT_FALSE(cora::io::exists(t.file("out")));
-  r = run("prepare --input " + t.file("raw") + " --out " + t.file("out") + " --max-bad-lines 1");
+  // These dates need the paper's ML-1M protocol (without --config: user_ratios of few rows).
+  const std::string ml1m = " --config " + std::string(CORA_SOURCE_DIR) + "/configs/data/ml1m.json";
+  r = run("prepare --input " + t.file("raw") + " --out " + t.file("out") + " --max-bad-lines 1" + ml1m);
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("\"bad_lines\": 1"), std::string::npos) << r.out;
   EXPECT_TRUE(cora::io::exists(t.file("out/stats.json")));

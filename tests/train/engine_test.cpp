@@ -76,6 +76,27 @@ TEST(Engine, Schedules) {
   EXPECT_NEAR(learning_rate(o, 6, 10), 0.25, 1e-12);
 }
 
+TEST(Engine, ReferenceScheduleRampsWithinTheEpoch) {
+  // The ML-1M MF config: 100 iterations an epoch, warm-up 200 from 1e-5 to 1e-3, cosine to 8e-5
+  // over 1000 epochs x 100 iterations (worked by hand from the official scheduler).
+  EngineOptions o{.schedule = Schedule::reference, .lr = 1e-3, .warmup_start_lr = 1e-5,
+                  .min_lr = 8e-5, .warmup_steps = 200};
+  const int64_t total = 1000 * 100;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0, total, 100), 1e-5);
+  EXPECT_NEAR(learning_rate(o, 99, total, 100), 1e-5 + 99.0 / 200 * (1e-3 - 1e-5), 1e-15);  // ~5e-4
+  EXPECT_DOUBLE_EQ(learning_rate(o, 100, total, 100), 1e-5);  // epoch 1 starts the ramp again
+  EXPECT_NEAR(learning_rate(o, 150, total, 100), 1e-5 + 50.0 / 200 * (1e-3 - 1e-5), 1e-15);
+  // Global step 200: the cosine starts at (almost) the full lr, counted from step 0.
+  EXPECT_NEAR(learning_rate(o, 200, total, 100),
+              (1e-3 - 8e-5) * 0.5 * (1 + std::cos(M_PI * 200 / total)) + 8e-5, 1e-15);
+  EXPECT_NEAR(learning_rate(o, 50000, total, 100), 8e-5 + 0.5 * (1e-3 - 8e-5), 1e-15);
+  EXPECT_NEAR(learning_rate(o, total, total, 100), 8e-5, 1e-15);
+  // cora's schedule on the same steps: one ramp on the global step.
+  o.schedule = Schedule::warmup_cosine;
+  EXPECT_NEAR(learning_rate(o, 150, total, 100), 1e-5 + 150.0 / 200 * (1e-3 - 1e-5), 1e-15);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 200, total, 100), 1e-3);
+}
+
 TEST(Engine, NaNValidationNeverHoldsTheBest) {
   Progress p;
   EXPECT_TRUE(record_evaluation(p, std::nan(""), 0));  // nothing seen yet

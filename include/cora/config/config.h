@@ -89,6 +89,7 @@ struct TrainConfig {
   int64_t warmup_steps = 0;              ///< linear warm-up from warmup_start_lr (LLM methods)
   double warmup_start_lr = 1e-5;
   double min_lr = 0.0;                   ///< cosine floor after warm-up (LLM methods)
+  std::string schedule = "cora";         ///< cora | reference (the official LAVIS scheduler)
   double grad_clip = 0.0;                ///< global-norm clipping (0 = off)
   int64_t epochs_per_invocation = 0;     ///< leave after this many epochs with a
                                          ///< resumable checkpoint (job time slices; 0 = off)

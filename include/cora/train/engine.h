@@ -47,6 +47,9 @@ class Trainable {
 enum class Schedule {
   constant,       ///< lr at every step
   warmup_cosine,  ///< linear warm-up from warmup_start_lr, then cosine to min_lr at the last step
+  reference,      ///< the official LinearWarmupCosineLRScheduler (LAVIS/MiniGPT-4, as CoRA runs
+                  ///< it): while the global step < warmup_steps the lr ramps with the step
+                  ///< *within the epoch*; then cosine over total steps counted from step 0
 };
 enum class DecayRule {
   all,       ///< every tensor (Adam's L2, the CF models)
@@ -75,8 +78,9 @@ struct EngineOptions {
   double checkpoint_every_s = 60;               ///< checkpoint after an evaluation at most this often
 };
 
-/// Learning rate at optimiser step `step` of `total`.
-double learning_rate(const EngineOptions& o, int64_t step, int64_t total);
+/// Learning rate at optimiser step `step` of `total` (epochs of `steps_per_epoch` steps).
+double learning_rate(const EngineOptions& o, int64_t step, int64_t total,
+                     int64_t steps_per_epoch = 0);
 
 struct EngineResult {
   Progress progress;
