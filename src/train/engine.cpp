@@ -56,7 +56,8 @@ Engine::Engine(Trainable& model, EngineOptions o, const RunDir& run)
       params_(model.parameters()),
       plist_(tensors(params_)),
       opt_(plist_, o_.adam, decay_mask(params_, o_.decay)),
-      rows_(model.rows()) {
+      rows_(model.rows()),
+      key_seed_(seed_mix(o_.seed, -1)) {
   if (o_.batch_size < 1) throw Error::key("train.batch_size", "must be >= 1");
   if (params_.empty() || rows_ == 0) {  // nothing to train (ICL): one evaluation
     epochs_ = 1;
@@ -95,7 +96,7 @@ int64_t Engine::row_at(int64_t pos) {
 }
 
 uint64_t Engine::sample_key(int64_t pos) const {
-  return seed_mix(seed_mix(o_.seed, -1), pos);  // a stream apart from the pass permutations
+  return seed_mix(key_seed_, pos);
 }
 
 double Engine::step(int64_t step, double lr) {

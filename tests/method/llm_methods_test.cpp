@@ -12,6 +12,7 @@
 #include "cora/llm/loader.h"
 #include "cora/method/cf_run.h"
 #include "cora/method/llm_method.h"
+#include "cora/method/registry.h"
 #include "cora/method/train.h"
 #include "cora/text/tokenizer.h"
 #include "cora/train/adam.h"
@@ -69,6 +70,28 @@ config::Config config_of(const Case& k, const std::string& train_extra = "") {
                        "test");
 }
 
+// A case's method built directly (as the recipe does), with its data, tokenizer and CF model.
+struct Built {
+  config::Config c;
+  data::Dataset data;
+  text::Tokenizer tok;
+  llm::Llama llm;
+  cf::CfModel cf;
+  std::unique_ptr<LlmMethod> method;
+  PromptOptions prompt;
+  explicit Built(const Case& k)
+      : c(config_of(k)), data(data::load_dataset(c.data.dir)), tok(c.llm.dir + "/tokenizer.model"),
+        llm(llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3})),
+        cf(k.cf.empty() ? nullptr : load_cf_run(c.cf.run, data, torch::kCPU)),
+        method(make_llm_method(c, llm, cf, answer_token(tok, "Yes"), torch::kCPU)) {
+    prompt.templ = find_method(k.method).default_template;
+  }
+  PromptBatch batch(const data::Split& split, const std::vector<int64_t>& rows) const {
+    auto tk = tokenize_split(split, data.items, tok, prompt, tok.bos_id());
+    return make_batch(tk, cf::make_rows(split, cf ? cf->history_len() : 0), rows, torch::kCPU);
+  }
+};
+
 class EveryLlmMethod : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EveryLlmMethod, LearnsOnASmallSplitAndResumesBitwise) {
@@ -103,16 +126,10 @@ TEST_P(EveryLlmMethod, LearnsOnASmallSplitAndResumesBitwise) {
 
 TEST_P(EveryLlmMethod, FrozenWeightsStayFrozenEvenInTheOptimizer) {
   const Case k = GetParam();
-  auto c = config_of(k);
-  auto data = data::load_dataset(c.data.dir);
-  text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
-  auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
-  cf::CfModel cf = k.cf.empty() ? nullptr : load_cf_run(c.cf.run, data, torch::kCPU);
-  auto method = make_llm_method(c, m, cf, answer_token(tok, "Yes"), torch::kCPU);
-  PromptOptions po;
-  if (k.method == "collm") po.templ = kCollmMovieTemplate;
-  auto tk = tokenize_split(data.train, data.items, tok, po, tok.bos_id());
-  auto rows = cf::make_rows(data.train, cf ? cf->history_len() : 0);
+  Built w(k);
+  auto& m = w.llm;
+  auto& cf = w.cf;
+  auto& method = w.method;
   // The mistake: every tensor of the LLM and the CF model handed to AdamW with weight decay.
   std::vector<torch::Tensor> all, frozen;
   std::vector<torch::Tensor> before;
@@ -128,7 +145,7 @@ TEST_P(EveryLlmMethod, FrozenWeightsStayFrozenEvenInTheOptimizer) {
   method->set_training(true);
   for (int s = 0; s < 2; ++s) {
     opt.zero_grad();
-    auto b = make_batch(tk, rows, {s * 4 + 0, s * 4 + 1, s * 4 + 2, s * 4 + 3}, torch::kCPU);
+    auto b = w.batch(w.data.train, {s * 4 + 0, s * 4 + 1, s * 4 + 2, s * 4 + 3});
     auto loss = torch::binary_cross_entropy_with_logits(method->score(b), b.rows.label);
     if (loss.requires_grad()) loss.backward();
     opt.step(1e-2);
@@ -147,18 +164,12 @@ class EveryCfLlmMethod : public ::testing::TestWithParam<Case> {};  // CoLLM, Co
 
 TEST_P(EveryCfLlmMethod, ScoresFollowTheCfEmbeddings) {
   const Case k = GetParam();
-  auto c = config_of(k);
-  auto data = data::load_dataset(c.data.dir);
-  text::Tokenizer tok(c.llm.dir + "/tokenizer.model");
-  auto m = llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3});
-  auto cf = load_cf_run(c.cf.run, data, torch::kCPU);
-  auto method = make_llm_method(c, m, cf, answer_token(tok, "Yes"), torch::kCPU);
+  Built w(k);
+  auto& cf = w.cf;
+  auto& method = w.method;
   torch::NoGradGuard ng;
   for (auto& [n, p] : method->trainable()) p.normal_(0, 0.2);  // CoRA's B start at zero
-  PromptOptions po;
-  if (k.method == "collm") po.templ = kCollmMovieTemplate;
-  auto tk = tokenize_split(data.test, data.items, tok, po, tok.bos_id());
-  auto b = make_batch(tk, cf::make_rows(data.test, cf->history_len()), {0, 1, 2, 3}, torch::kCPU);
+  auto b = w.batch(w.data.test, {0, 1, 2, 3});
   method->set_training(false);
   auto base = method->score(b);
   EXPECT_TRUE(torch::equal(method->score(b), base));  // deterministic in eval mode

@@ -115,6 +115,7 @@ class Engine {
   std::vector<torch::Tensor> plist_;
   Adam opt_;
   int64_t rows_, epochs_, steps_per_epoch_, total_steps_;
+  uint64_t key_seed_;  // the dropout-key stream, apart from the pass permutations
   std::map<int64_t, torch::Tensor> perms_;  // pass → permutation (the last two)
   int64_t cached_pass_ = -1;                // the pass row_at read last, and its rows
   const int64_t* cached_rows_ = nullptr;
