@@ -12,6 +12,7 @@
 #include "cora/app/table.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
+#include "cora/train/dist.h"
 
 namespace {
 
@@ -137,16 +138,25 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   }
+  // Under torchrun the other ranks' messages carry their rank; a rank that fails on its own
+  // (not because a peer did) tells the others through the rendezvous store before exiting.
+  auto who = [] { return cora::dist::active() ? "[rank " + std::to_string(cora::dist::rank()) + "] " : std::string(); };
   try {
     return action();
   } catch (const cora::Interrupted& e) {
-    std::cerr << "stopped: " << e.what() << "\n";
+    std::cerr << who() << "stopped: " << e.what() << "\n";
     return cora::kExitInterrupted;
   } catch (const cora::UsageError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << who() << "error: " << e.what() << "\n";
+    cora::dist::report_failure(e.what());
     return 2;
+  } catch (const cora::dist::PeerFailure& e) {
+    std::cerr << who() << "error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << cora::error_message(e) << "\n";
+    const std::string msg = cora::error_message(e);
+    std::cerr << who() << "error: " << msg << "\n";
+    cora::dist::report_failure(msg);
     return 1;
   }
 }

@@ -23,6 +23,7 @@
 #include "cora/method/llm_method.h"
 #include "cora/method/registry.h"
 #include "cora/method/train.h"
+#include "cora/train/dist.h"
 #include "cora/train/engine.h"
 
 namespace cora::app {
@@ -159,7 +160,7 @@ class RandomPrompts : public train::Trainable {
 // evaluation on the config's shapes, with a random MF as the CF source (random weights do not
 // change the speed).
 json bench_method(const config::Config& c, bool training) {
-  torch::Device device(resolve_device(c.device));
+  torch::Device device(dist::device_for(torch::Device(resolve_device(c.device))));
   auto dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   data::Dataset data = data::load_dataset(c.data.dir);
   llm::Llama m = llm::load_llama(c.llm.dir, {.dtype = dtype, .device = device,
@@ -180,8 +181,9 @@ json bench_method(const config::Config& c, bool training) {
   auto o = method::engine_options(c);
   train::RunDir nowhere("", /*writer=*/false);
   train::Engine engine(prompts, o, nowhere);
-  std::vector<int64_t> all(B);
-  std::iota(all.begin(), all.end(), 0);
+  const auto [b0, b1] = dist::slice(B);  // evaluation: this rank's rows (training: the engine's)
+  std::vector<int64_t> mine(b1 - b0);
+  std::iota(mine.begin(), mine.end(), b0);
   int64_t k = 0;
   auto step = [&] {
     if (training) {
@@ -190,9 +192,10 @@ json bench_method(const config::Config& c, bool training) {
     } else {
       torch::NoGradGuard ng;
       prompts.set_training(false);
-      (void)method->score(prompts.batch(all)).sum().item<float>();
+      (void)method->score(prompts.batch(mine)).sum().item<float>();
     }
     if (device.is_cuda()) torch::cuda::synchronize();
+    dist::barrier();
   };
   step();  // warm-up
   const int reps = 3;
@@ -209,7 +212,7 @@ json bench_method(const config::Config& c, bool training) {
   const double flops = training ? 2.0 * llm + 3.0 * gen : llm + gen;
   const double peak = matmul_peak(device);
   return {{"bench", training ? "train" : "eval"}, {"method", c.method}, {"device", device.str()},
-          {"threads", current_threads()}, {"batch", B},
+          {"threads", current_threads()}, {"world", dist::world()}, {"batch", B},
           {"micro_batch", training && c.train.micro_batch_size > 0 ? c.train.micro_batch_size : B},
           {"tokens", T}, {"trainable_params", n_params}, {"samples_per_s", B / dt},
           {"tokens_per_s", B * T / dt}, {"gflops", flops / dt / 1e9},
@@ -226,6 +229,7 @@ int bench(const BenchArgs& a) {
   config::Config c = config::load(a.config, a.overrides);
   init_logging("warn");
   set_threads(c.threads);
+  dist::init_from_env();  // train / eval under torchrun: data parallel
   json j;
   if (a.what == "cf")
     j = bench_cf(c);
@@ -235,7 +239,7 @@ int bench(const BenchArgs& a) {
     j = bench_method(c, a.what == "train");
   else
     throw UsageError("bench target '" + a.what + "' is not available (cf, llm, train, eval, prepare)");
-  std::cout << j.dump() << std::endl;
+  if (dist::is_main()) std::cout << j.dump() << std::endl;
   return 0;
 }
 

@@ -14,20 +14,38 @@
 #include "cora/method/pretrain.h"
 #include "cora/method/registry.h"
 #include "cora/method/train.h"
+#include "cora/train/dist.h"
 
 namespace cora::app {
 using json = nlohmann::json;
+
+namespace {
+
+// Under torchrun: joins the job; a restarted job (--max-restarts) resumes from its checkpoint.
+bool join_and_resume(bool resume) {
+  const auto& env = dist::init_from_env();
+  if (env.restart_count > 0 && !resume) {
+    if (dist::is_main())
+      spdlog::warn("torchrun restart {}: resuming from the last checkpoint", env.restart_count);
+    return true;
+  }
+  return resume;
+}
+
+}  // namespace
 
 int train(const TrainArgs& a) {
   config::Config c = config::load(a.config, a.overrides);
   init_logging(c.log_level);
   install_stop_signals();  // SIGTERM/SIGINT: checkpoint at the next step, exit kExitInterrupted
-  if (!method::train(c, a.out, a.resume).finished) {  // left early (train.epochs_per_invocation)
+  const bool resume = join_and_resume(a.resume);
+  if (!method::train(c, a.out, resume).finished) {  // left early (train.epochs_per_invocation)
+    if (!dist::is_main()) return 0;
     std::cerr << "run not finished; continue with: cora train --config " << a.config << " --out "
               << a.out << " --resume\n";
     return 0;
   }
-  std::cout << io::read_file(a.out + "/metrics.json");
+  if (dist::is_main()) std::cout << io::read_file(a.out + "/metrics.json");
   return 0;
 }
 
@@ -35,19 +53,22 @@ int pretrain(const TrainArgs& a) {
   config::Config c = config::load(a.config, a.overrides);
   init_logging(c.log_level);
   install_stop_signals();
-  if (!method::pretrain(c, a.out, a.resume).finished) {
+  const bool resume = join_and_resume(a.resume);
+  if (!method::pretrain(c, a.out, resume).finished) {
+    if (!dist::is_main()) return 0;
     std::cerr << "pretraining not finished; continue with: cora pretrain --config " << a.config
               << " --out " << a.out << " --resume\n";
     return 0;
   }
-  std::cout << io::read_file(a.out + "/pretrain.json");
+  if (dist::is_main()) std::cout << io::read_file(a.out + "/pretrain.json");
   return 0;
 }
 
 int eval(const EvalArgs& a) {
   init_logging("info");
+  dist::init_from_env();
   auto r = method::evaluate_run(a.run, a.split);
-  std::cout << eval::to_json(r) << "\n";
+  if (dist::is_main()) std::cout << eval::to_json(r) << "\n";
   return 0;
 }
 

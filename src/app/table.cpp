@@ -22,6 +22,7 @@
 #include "cora/method/pretrain.h"
 #include "cora/method/registry.h"
 #include "cora/method/train.h"
+#include "cora/train/dist.h"
 
 namespace cora::app {
 using json = nlohmann::json;
@@ -251,6 +252,10 @@ std::string hms(double s) {
 int table(const TableArgs& a) {
   init_logging("info");
   if (!a.dry_run) install_stop_signals();  // a stopped row resumes when the table runs again
+  if (!a.dry_run) dist::init_from_env();   // under torchrun every row trains data-parallel
+  const bool main = dist::is_main();
+  std::ostringstream quiet;                // the plan and progress lines: rank 0's
+  std::ostream& err = main ? std::cerr : quiet;
   TableSpec spec = load_table(a.config);
   const std::string out = io::absolute(a.out);
 
@@ -289,6 +294,7 @@ int table(const TableArgs& a) {
       }
       if (finished(p)) p.status = "done";
       else if (io::exists(p.dir + "/ckpt/progress.json")) p.status = "resume";
+      p.status = dist::broadcast_string(p.status);  // rank 0's files decide
       const auto& names = method::method_names();
       const bool known = std::find(names.begin(), names.end(), p.cfg.method) != names.end();
       if (known && p.status != "new" && io::exists(p.dir + "/config.resolved.json")) {
@@ -356,11 +362,11 @@ int table(const TableArgs& a) {
       if (!row.paper.empty() && !paper["datasets"][spec.paper_dataset].contains(row.paper))
         problems.push_back(row.name + ": paper row '" + row.paper + "' is not in " + spec.paper_file);
 
-  std::cerr << "table " << spec.title << ": " << plan.size() << " runs over seeds [";
-  for (size_t i = 0; i < spec.seeds.size(); ++i) std::cerr << (i ? ", " : "") << spec.seeds[i];
-  std::cerr << "] -> " << out << "\n";
+  err << "table " << spec.title << ": " << plan.size() << " runs over seeds [";
+  for (size_t i = 0; i < spec.seeds.size(); ++i) err << (i ? ", " : "") << spec.seeds[i];
+  err << "] -> " << out << "\n";
   for (const auto& p : plan)
-    std::cerr << "  " << p.status << "\t" << p.row->name << " seed " << p.seed << "\t" << p.cfg.method
+    err << "  " << p.status << "\t" << p.row->name << " seed " << p.seed << "\t" << p.cfg.method
               << "\t" << p.dir << "\n";
   if (!problems.empty()) {
     std::string msg = a.config + ": " + std::to_string(problems.size()) + " problem(s):";
@@ -368,12 +374,12 @@ int table(const TableArgs& a) {
     throw Error(msg);
   }
   if (a.dry_run) {
-    std::cout << "dry run: every input checked; " << plan.size() << " runs planned\n";
+    if (main) std::cout << "dry run: every input checked; " << plan.size() << " runs planned\n";
     return 0;
   }
 
   // The runs, in order (dependencies come first by construction).
-  io::make_dirs(out);
+  if (main) io::make_dirs(out);
   const double t0 = now_seconds();
   // Time left: each remaining run is estimated by the mean time of finished runs of its row,
   // else of its method here; runs without any estimate are counted separately.
@@ -392,7 +398,7 @@ int table(const TableArgs& a) {
       else if (m != by_method.end()) left += m->second.first / m->second.second;
       else ++unknown;
     }
-    std::cerr << "[table " << k + 1 << "/" << plan.size() << "] " << p.row->name << " seed " << p.seed
+    err << "[table " << k + 1 << "/" << plan.size() << "] " << p.row->name << " seed " << p.seed
               << " (" << p.status << ") | elapsed " << hms(now_seconds() - t0) << " | about "
               << hms(left) << " left"
               << (unknown ? " + " + std::to_string(unknown) + " run(s) not yet estimated" : std::string())
@@ -403,11 +409,12 @@ int table(const TableArgs& a) {
       method::pretrain(p.cfg, p.dir, resume);
     else
       method::train(p.cfg, p.dir, resume);
+    dist::barrier();  // rank 0 has written the run's files
     const double took = now_seconds() - ts;
     by_row[p.row->name].first += took, by_row[p.row->name].second += 1;
     by_method[p.cfg.method].first += took, by_method[p.cfg.method].second += 1;
     if (!finished(p)) {  // left early (train.epochs_per_invocation)
-      std::cerr << "table: " << p.row->name << " seed " << p.seed
+      err << "table: " << p.row->name << " seed " << p.seed
                 << " stopped before the end; run `cora table` again to continue\n";
       stopped = true;
       break;
@@ -438,6 +445,7 @@ int table(const TableArgs& a) {
     }
     results.push_back(std::move(r));
   }
+  if (!main) return 0;
   auto t = render_table(spec, results, paper_source);
   io::write_file_atomic(out + "/table.md", t.markdown);
   io::write_file_atomic(out + "/table.csv", t.csv);

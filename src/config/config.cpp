@@ -133,6 +133,9 @@ std::vector<Field> fields(Config& c) {
       {"train.grad_clip", &c.train.grad_clip, "global gradient-norm clip (0 = off)", {}, false, 0},
       {"train.epochs_per_invocation", &c.train.epochs_per_invocation,
        "leave after this many epochs, resumable with --resume (0 = run to the end)", {}, false, 0},
+      {"train.checkpoint_every_s", &c.train.checkpoint_every_s,
+       "write the resumable checkpoint after an evaluation at most this often (seconds; 0 = "
+       "after every evaluation); always at the end and on SIGTERM/SIGINT", {}, false, 0},
       {"device", &c.device, "compute device", {"cpu", "cuda", "auto"}},
       {"threads", &c.threads, "intra-op threads (0 = all cores)", {}, false, 0},
       {"log_level", &c.log_level, "logging level",

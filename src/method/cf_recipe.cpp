@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <numeric>
 
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
@@ -11,10 +12,22 @@
 #include "cora/io/safetensors.h"
 #include "cora/method/cf_run.h"
 #include "cora/train/checkpoint.h"
+#include "cora/train/dist.h"
 #include "method/recipe.h"
 
 namespace cora::method {
 namespace {
+
+// cf::predict over the ranks: each scores a run of whole batches, the scores are gathered.
+std::vector<float> predict_sharded(cf::CfModelImpl& model, const cf::Rows& rows, int64_t batch,
+                           const torch::Device& device) {
+  std::vector<int64_t> order(rows.size());
+  std::iota(order.begin(), order.end(), 0);
+  return dist::score_sharded(order, batch, [&](const std::vector<int64_t>& mine) {
+    if (!dist::active()) return cf::predict(model, rows, batch, device);
+    return cf::predict(model, rows.index(torch::tensor(mine, torch::kInt64)), batch, device);
+  });
+}
 
 train::Named weights(cf::CfModelImpl& m) {
   train::Named out;
@@ -43,7 +56,7 @@ class CfTrainable : public train::Trainable {
                                                    at::Reduction::Sum);
   }
   train::Validation validate() override {
-    return validation_of(valid_, cf::predict(*model_, valid_rows_, t_.eval_batch_size, device_),
+    return validation_of(valid_, predict_sharded(*model_, valid_rows_, t_.eval_batch_size, device_),
                          t_.selection_metric);
   }
 
@@ -78,14 +91,14 @@ TrainSummary train_cf(const config::Config& cfg, const std::string& out_dir, boo
   const auto& tc = cfg.train;
   const MethodInfo& m = find_method(cfg.method);
   set_threads(cfg.threads);
-  check_fresh(out_dir, resume);
+  dist::on_main([&] { check_fresh(out_dir, resume); });
   const double t0 = now_seconds();
-  torch::Device device(resolve_device(cfg.device));
+  torch::Device device(dist::device_for(torch::Device(resolve_device(cfg.device))));
   data::Dataset data = data::load_dataset(cfg.data.dir);
   spdlog::info("data {}: {} users, {} items; rows train {} valid {} test {}", cfg.data.dir,
                data.n_users - 1, data.n_items - 1, data.train.size(), data.valid.size(),
                data.test.size());
-  train::RunDir run(out_dir);
+  train::RunDir run(out_dir, dist::is_main());
   run.write_config(cfg);
   seed_everything(tc.seed);
   cf::CfModel model = m.cf_factory(cfg.cf, data.n_users, data.n_items, data.train);
@@ -96,10 +109,11 @@ TrainSummary train_cf(const config::Config& cfg, const std::string& out_dir, boo
   train::Engine engine(trainable, engine_options(cfg, Kind::cf, meta(*model)), run);
   auto r = engine.run(resume);
   auto score = [&](const data::Split& s) {
-    return cf::predict(*model, cf::make_rows(s, L), tc.eval_batch_size, device);
+    return predict_sharded(*model, cf::make_rows(s, L), tc.eval_batch_size, device);
   };
   auto sum = finish_run(run, cfg, r, t0, score, valid, data.test);
-  if (r.finished) export_representations(*model, run.path() + "/export/cf_repr.safetensors");
+  if (r.finished && dist::is_main())
+    export_representations(*model, run.path() + "/export/cf_repr.safetensors");
   return sum;
 }
 
@@ -129,13 +143,13 @@ cf::CfModel load_cf_run(const std::string& run_dir, const data::Dataset& data,
 eval::EvalResult evaluate_cf(const std::string& run_dir, const config::Config& cfg,
                              const std::string& split_name) {
   set_threads(cfg.threads);
-  torch::Device device(resolve_device(cfg.device));
+  torch::Device device(dist::device_for(torch::Device(resolve_device(cfg.device))));
   data::Dataset data = data::load_dataset(cfg.data.dir);
   const data::Split& split = data.split(split_name);
   cf::CfModel m = load_cf_run(run_dir, data, device);
-  auto scores = cf::predict(*m, cf::make_rows(split, m->history_len()), cfg.train.eval_batch_size, device);
+  auto scores = predict_sharded(*m, cf::make_rows(split, m->history_len()), cfg.train.eval_batch_size, device);
   auto r = eval::evaluate(split, scores);
-  train::RunDir(run_dir).write_eval(r, split, scores);
+  train::RunDir(run_dir, dist::is_main()).write_eval(r, split, scores);
   return r;
 }
 

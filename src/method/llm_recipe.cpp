@@ -15,6 +15,7 @@
 #include "cora/method/llm_method.h"
 #include "cora/text/tokenizer.h"
 #include "cora/train/checkpoint.h"
+#include "cora/train/dist.h"
 #include "method/recipe.h"
 
 namespace cora::method {
@@ -33,7 +34,7 @@ struct Setup {
 Setup build(const config::Config& c) {
   const MethodInfo& info = find_method(c.method);
   Setup s;
-  s.device = torch::Device(resolve_device(c.device));
+  s.device = dist::device_for(torch::Device(resolve_device(c.device)));
   s.data = data::load_dataset(c.data.dir);
   for (const auto& key : info.requires_inputs)
     if ((key == "llm.dir" ? c.llm.dir : c.cf.run).empty())
@@ -75,7 +76,8 @@ Setup build(const config::Config& c) {
   return s;
 }
 
-// Scores every row of a split, in batches of similar length (little padding).
+// Scores every row of a split, in batches of similar length (little padding); under data
+// parallelism each rank scores a run of whole batches and the scores are gathered.
 std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Rows& rows,
                            int64_t batch, const torch::Device& device, const char* what) {
   torch::NoGradGuard ng;
@@ -84,26 +86,28 @@ std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Ro
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return tok.length(a) < tok.length(b); });
-  std::vector<float> out(tok.size());
-  const double t0 = now_seconds();
-  double last_print = t0;
-  bool printed = false;
-  for (size_t s = 0; s < order.size(); s += batch) {
-    std::vector<int64_t> idx(order.begin() + s, order.begin() + std::min(order.size(), s + batch));
-    auto sc = m.score(make_batch(tok, rows, idx, device)).to(torch::kCPU).contiguous();
-    for (size_t k = 0; k < idx.size(); ++k) out[idx[k]] = sc.data_ptr<float>()[k];
-    const double now = now_seconds();
-    if (now - last_print > 2.0) {  // progress line for evaluations longer than a few seconds
-      last_print = now;
-      printed = true;
-      const double done = static_cast<double>(s + idx.size()), rate = done / (now - t0);
-      std::fprintf(stderr, "\revaluating %s [%lld/%lld] %.1f rows/s eta %.0fs   ", what,
-                   static_cast<long long>(done), static_cast<long long>(order.size()), rate,
-                   (order.size() - done) / std::max(rate, 1e-9));
+  return dist::score_sharded(order, batch, [&](const std::vector<int64_t>& mine) {
+    std::vector<float> out;
+    const double t0 = now_seconds();
+    double last_print = t0;
+    bool printed = false;
+    for (size_t s = 0; s < mine.size(); s += batch) {
+      std::vector<int64_t> idx(mine.begin() + s, mine.begin() + std::min(mine.size(), s + batch));
+      auto sc = m.score(make_batch(tok, rows, idx, device)).to(torch::kCPU).contiguous();
+      out.insert(out.end(), sc.data_ptr<float>(), sc.data_ptr<float>() + idx.size());
+      const double now = now_seconds();
+      if (dist::is_main() && now - last_print > 2.0) {  // for evaluations of more than a few seconds
+        last_print = now;
+        printed = true;
+        const double done = static_cast<double>(out.size()), rate = done / (now - t0);
+        std::fprintf(stderr, "\revaluating %s [%lld/%lld] %.1f rows/s eta %.0fs   ", what,
+                     static_cast<long long>(done), static_cast<long long>(mine.size()), rate,
+                     (mine.size() - done) / std::max(rate, 1e-9));
+      }
     }
-  }
-  if (printed) std::fprintf(stderr, "\n");
-  return out;
+    if (printed) std::fprintf(stderr, "\n");
+    return out;
+  });
 }
 
 class LlmTrainable : public train::Trainable {
@@ -147,10 +151,10 @@ std::vector<float> score_split(Setup& s, const data::Split& split, int64_t batch
 TrainSummary train_llm(const config::Config& cfg, const std::string& out_dir, bool resume) {
   const auto& tc = cfg.train;
   set_threads(cfg.threads);
-  check_fresh(out_dir, resume);
+  dist::on_main([&] { check_fresh(out_dir, resume); });
   const double t0 = now_seconds();
   Setup s = build(cfg);  // every input is checked before the run directory is created
-  train::RunDir run(out_dir);
+  train::RunDir run(out_dir, dist::is_main());
   run.write_config(cfg);
   const data::Split valid = selection_split(s.data.split(tc.valid_split), tc.valid_limit);
   LlmTrainable trainable(s, valid, tc);
@@ -178,7 +182,7 @@ eval::EvalResult evaluate_llm(const std::string& run_dir, const config::Config& 
   const auto& split = s.data.split(split_name);
   auto sc = score_split(s, split, cfg.train.eval_batch_size);
   auto r = eval::evaluate(split, sc);
-  train::RunDir(run_dir).write_eval(r, split, sc);
+  train::RunDir(run_dir, dist::is_main()).write_eval(r, split, sc);
   return r;
 }
 

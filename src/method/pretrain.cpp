@@ -18,8 +18,9 @@
 #include "cora/io/files.h"
 #include "cora/io/safetensors.h"
 #include "cora/llm/model.h"
-#include "cora/train/engine.h"
 #include "cora/text/tokenizer.h"
+#include "cora/train/dist.h"
+#include "cora/train/engine.h"
 #include "cora/train/run_dir.h"
 #include "method/recipe.h"
 
@@ -148,7 +149,7 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
     throw Error::key("method", "cora pretrain needs method \"pretrain\"");
   check_keys(c);
   set_threads(c.threads);
-  check_fresh(out_dir, resume);
+  dist::on_main([&] { check_fresh(out_dir, resume); });
   if (p.hidden_size % p.heads != 0 || p.heads % p.kv_heads != 0)
     throw Error::key("pretrain.heads", "hidden_size must divide by heads, heads by kv_heads");
   const double t0 = now_seconds();
@@ -160,11 +161,13 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   const size_t n_held = static_cast<size_t>(lines.size() * p.heldout_fraction);
   std::vector<std::string> held(lines.begin(), lines.begin() + n_held),
       train_lines(lines.begin() + n_held, lines.end());
-  train::RunDir run(out_dir);
+  train::RunDir run(out_dir, dist::is_main());
   run.write_config(c);
-  // 2. Tokenizer (kept when resuming).
+  // 2. Tokenizer (kept when resuming), trained by rank 0 (data parallel: one node, or a shared
+  // --out); the other ranks read it.
   const std::string ckpt = out_dir + "/ckpt", tok_path = out_dir + "/tokenizer.model";
-  if (!resume || !io::exists(tok_path)) {
+  dist::on_main([&] {
+    if (resume && io::exists(tok_path)) return;
     std::string corpus;
     for (const auto& l : train_lines) corpus += l + "\n";
     io::write_file_atomic(ckpt + "/corpus.txt", corpus);
@@ -176,7 +179,7 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
     fs::rename(ckpt + "/tokenizer.model", tok_path);
     fs::remove(ckpt + "/tokenizer.vocab");
     fs::remove(ckpt + "/corpus.txt");
-  }
+  });
   text::Tokenizer tok(tok_path);
   auto train_ids = encode_lines(tok, train_lines), held_ids = encode_lines(tok, held);
   spdlog::info("corpus: {} lines ({} held out), {} train tokens, {} held-out tokens, vocab {}",
@@ -231,6 +234,7 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   for (auto& q : m->parameters()) s.params += q.numel();
   s.tokens_seen = s.steps * B * T;
   s.seconds = now_seconds() - t0;
+  if (!dist::is_main()) return s;
   std::vector<std::pair<std::string, torch::Tensor>> weights;
   for (auto& q : m->named_parameters()) weights.emplace_back(q.key(), q.value());
   io::save_safetensors(out_dir + "/model.safetensors", weights, {{"format", "pt"}});

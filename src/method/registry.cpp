@@ -13,7 +13,8 @@ namespace {
 
 // Keys every method reads.
 const std::vector<std::string> kCommon = {"method", "data.dir", "device", "threads", "log_level",
-                                          "train.seed", "train.epochs_per_invocation"};
+                                          "train.seed", "train.epochs_per_invocation",
+                                          "train.checkpoint_every_s"};
 // The engine's keys for methods that select on validation AUC/UAUC.
 const std::vector<std::string> kSelect = {
     "train.lr", "train.weight_decay", "train.batch_size", "train.micro_batch_size",

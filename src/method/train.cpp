@@ -24,6 +24,7 @@ train::EngineOptions engine_options(const config::Config& c, Kind kind,
   o.patience = t.patience;
   o.min_epochs = t.min_epochs;
   o.epochs_per_invocation = t.epochs_per_invocation;
+  o.checkpoint_every_s = t.checkpoint_every_s;
   o.lr = t.lr;
   o.warmup_start_lr = t.warmup_start_lr;
   o.min_lr = t.min_lr;

@@ -12,6 +12,7 @@
 #include "cora/core/dropout.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
+#include "cora/train/dist.h"
 
 namespace cora::train {
 namespace {
@@ -102,12 +103,13 @@ uint64_t Engine::sample_key(int64_t pos) const {
 double Engine::step(int64_t step, double lr) {
   const auto [first, last] = batch_positions(step);
   const int64_t n = last - first, mb = o_.micro_batch_size > 0 ? o_.micro_batch_size : n;
+  const auto [mine0, mine1] = dist::slice(n);  // this rank's contiguous part of the global batch
   opt_.zero_grad();
   double loss = 0;
-  for (int64_t m0 = first; m0 < last; m0 += mb) {
+  for (int64_t m0 = first + mine0; m0 < first + mine1; m0 += mb) {
     std::vector<int64_t> rows;
     std::vector<uint64_t> keys;
-    for (int64_t p = m0; p < std::min(last, m0 + mb); ++p) {
+    for (int64_t p = m0; p < std::min(first + mine1, m0 + mb); ++p) {
       rows.push_back(row_at(p));
       keys.push_back(sample_key(p));
     }
@@ -116,16 +118,86 @@ double Engine::step(int64_t step, double lr) {
     l.backward();
     loss += l.item<double>();
   }
+  if (dist::active()) loss = reduce_gradients(loss);
   if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(plist_, o_.grad_clip);
   opt_.step(lr);
+  if (dist::check_enabled()) check_ranks_agree();
   return loss;
+}
+
+// Sums every rank's gradients (each already divided by the global batch), the loss and the stop
+// requests. A tensor keeps "no gradient" only when no rank produced one, as in one process.
+double Engine::reduce_gradients(double loss) {
+  std::vector<double> scalars{loss, stop_requested() ? 1.0 : 0.0};
+  std::vector<torch::Tensor> ts;
+  for (auto& p : plist_) {
+    auto& g = p.mutable_grad();
+    scalars.push_back(g.defined() ? 1.0 : 0.0);
+    if (!g.defined()) g = torch::zeros_like(p);
+    else if (g.is_sparse()) g = g.to_dense();
+    ts.push_back(g);
+  }
+  ts.push_back(torch::tensor(scalars, torch::kFloat64));
+  dist::all_reduce_sum(ts);
+  const double* s = ts.back().data_ptr<double>();
+  stop_agreed_ = s[1] > 0;
+  for (size_t k = 0; k < plist_.size(); ++k)
+    if (s[2 + k] == 0) plist_[k].mutable_grad().reset();
+  return s[0];
+}
+
+bool Engine::stop_now() const { return dist::active() ? stop_agreed_ : stop_requested() != 0; }
+
+// Named tensors of the trained state (weights, optimiser moments and step count).
+std::pair<std::vector<torch::Tensor>, std::vector<std::string>> Engine::state_tensors() {
+  std::vector<torch::Tensor> ts;
+  std::vector<std::string> names;
+  for (const auto& [k, t] : params_) ts.push_back(t.detach()), names.push_back("weight " + k);
+  for (const auto& [k, t] : opt_.state()) ts.push_back(t), names.push_back("optimiser state " + k);
+  return {ts, names};
+}
+
+void Engine::check_ranks_agree() {
+  auto [ts, names] = state_tensors();
+  dist::check_identical(ts, names);
+}
+
+// After rank 0 resumed from the run directory: its progress, weights, optimiser state and best
+// tensors on every rank (the other ranks need not see the files).
+void Engine::share_resumed(bool resumed, Progress& p, Named& best) {
+  if (!dist::any(resumed)) return;
+  std::vector<torch::Tensor> head{torch::tensor(
+      {double(p.epoch), double(p.step), double(p.best_epoch), double(p.best_step), p.best_metric,
+       double(p.bad_epochs), p.elapsed_s, double(p.done), double(p.epoch_step), p.epoch_loss,
+       double(!best.empty())},
+      torch::kFloat64)};
+  dist::broadcast(head);
+  const double* h = head[0].data_ptr<double>();
+  p.epoch = int64_t(h[0]), p.step = int64_t(h[1]), p.best_epoch = int64_t(h[2]);
+  p.best_step = int64_t(h[3]), p.best_metric = h[4], p.bad_epochs = int64_t(h[5]);
+  p.elapsed_s = h[6], p.done = h[7] != 0, p.epoch_step = int64_t(h[8]), p.epoch_loss = h[9];
+  if (h[10] != 0 && best.empty()) best = snapshot(params_);
+  torch::NoGradGuard ng;
+  auto [ts, names] = state_tensors();
+  for (auto& [k, t] : best) ts.push_back(t);
+  dist::broadcast(ts);
+  std::map<std::string, torch::Tensor> st;
+  for (auto& [k, t] : opt_.state()) st[k] = t;
+  st["steps"] = ts[params_.size()];  // the step count is a copy in state(): take the broadcast one
+  opt_.load_state(st);
 }
 
 EngineResult Engine::run(bool resume) {
   EngineResult res;
   Progress& prog = res.progress;
   Named best;
-  if (resume && run_.read_progress()) best = train::resume(run_, params_, opt_, prog, o_.metric_name);
+  bool resumed = false;
+  if (resume)
+    dist::on_main([&] {
+      if (run_.read_progress()) best = train::resume(run_, params_, opt_, prog, o_.metric_name);
+      resumed = prog.step > 0 || prog.epoch >= 0;
+    });
+  if (dist::active()) share_resumed(resumed, prog, best);
   auto save = [&](bool done) {
     prog.done = done;
     save_checkpoint(run_, params_, opt_, o_.select ? &best : nullptr, prog, o_.meta);
@@ -159,14 +231,14 @@ EngineResult Engine::run(bool resume) {
       res.samples += last - first;
       ++prog.step;
       ++its;
-      if (stop_requested() && it + 1 < steps_per_epoch_ && s + 1 < total_steps_) {
+      if (stop_now() && it + 1 < steps_per_epoch_ && s + 1 < total_steps_) {
         if (printed) std::fprintf(stderr, "\n");
         prog.epoch_step = its;
         prog.epoch_loss = loss_sum;
         stop_here("mid-epoch");
       }
       const double now = now_seconds();
-      if (now - last_print > 1.0 || (printed && it + 1 == steps_per_epoch_)) {  // in place
+      if (dist::is_main() && (now - last_print > 1.0 || (printed && it + 1 == steps_per_epoch_))) {
         last_print = now;
         printed = true;
         const double rate = (it + 1 - first_it) * o_.batch_size / std::max(now - t_ep, 1e-9);
@@ -183,6 +255,14 @@ EngineResult Engine::run(bool resume) {
       torch::NoGradGuard ng;
       model_.set_training(false);
       v = model_.validate();
+    }
+    if (dist::active()) {  // rank 0's validation decides selection and early stopping everywhere
+      std::vector<double> x{v.metric};
+      for (const auto& kv : v.values) x.push_back(kv.second);
+      std::vector<torch::Tensor> t{torch::tensor(x, torch::kFloat64)};
+      dist::broadcast(t);
+      v.metric = t[0].data_ptr<double>()[0];
+      for (size_t k = 0; k < v.values.size(); ++k) v.values[k].second = t[0].data_ptr<double>()[k + 1];
     }
     prog.epoch = epoch;
     prog.epoch_step = 0;
@@ -216,7 +296,7 @@ EngineResult Engine::run(bool resume) {
                    o_.epochs_per_invocation);
       return res;
     }
-    if (!stop && stop_requested()) stop_here("after an epoch");
+    if (!stop && dist::any(stop_requested() != 0)) stop_here("after an epoch");
   }
   if (o_.select && best.empty()) best = snapshot(params_);  // no epoch ran: the initial state
   if (!prog.done) save(true);  // e.g. resumed a run whose last epoch was already reached

@@ -41,18 +41,22 @@ struct World {
   cora::config::Config cora_config(const std::string& extra = "") const { return config("cora", extra); }
   // A small config of `method` with only the sections it reads (the registry refuses others).
   cora::config::Config config(const std::string& method, const std::string& extra = "") const {
+    return cora::config::parse(config_json(method, extra), "test");
+  }
+  // The same as JSON text (for the `cora` binary); `extra` continues the "train" object.
+  std::string config_json(const std::string& method, const std::string& extra = "") const {
     const bool cf = method == "cora" || method == "collm";
     const std::string section = method == "cora"
         ? R"("cora": {"layers": 1, "heads": 2, "intermediate": 32, "rank": 4, "alpha": 8},)"
         : method == "collm" ? R"("collm": {"hidden": 16},)" : "";
-    return cora::config::parse(R"({"method": ")" + method + R"(", "data": {"dir": ")" + t.file("data") +
+    return R"({"method": ")" + method + R"(", "data": {"dir": ")" + t.file("data") +
                              R"("}, )" + (cf ? R"("cf": {"run": ")" + t.file("cf") + R"(", "dim": 8},)" : std::string()) + R"(
       "llm": {"dir": ")" + t.file("llm") + R"(", "random_init": true},
       )" + section + R"(
       "train": {"batch_size": 4, "iterations": 3, "epochs": 3, "lr": 0.001, "weight_decay": 0.001,
                 "warmup_steps": 2, "min_lr": 0.0001, "eval_batch_size": 32, "valid_split": "valid_small",
                 "patience": 5, "grad_clip": 1.0)" + extra + R"(},
-      "log_level": "warn", "threads": 2})", "test");
+      "log_level": "warn", "threads": 2})";
   }
 };
 

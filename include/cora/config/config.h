@@ -93,6 +93,7 @@ struct TrainConfig {
   double grad_clip = 0.0;                ///< global-norm clipping (0 = off)
   int64_t epochs_per_invocation = 0;     ///< leave after this many epochs with a
                                          ///< resumable checkpoint (job time slices; 0 = off)
+  double checkpoint_every_s = 60;        ///< latest checkpoint after an evaluation at most this often
 };
 
 /// `cora pretrain`: a small LLaMA and its tokenizer trained offline (method "pretrain").

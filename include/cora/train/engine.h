@@ -4,8 +4,9 @@
 // global batches split into micro-batches with gradient accumulation, per-sample dropout keys,
 // the learning-rate schedule, clipping, the optimiser step, evaluation cadence, selection and
 // early stopping, checkpoints with exact resume, metrics.jsonl and progress lines.
-// Sample k of the stream is a function of (seed, k) alone, so a rank-aware engine only has to
-// take its slice of each global batch and all-reduce the gradients.
+// Sample k of the stream is a function of (seed, k) alone, so under data parallelism (dist.h)
+// each rank takes a contiguous slice of every global batch and the gradients are summed before
+// clipping and the step: the result does not depend on the number of ranks.
 #pragma once
 
 #include <torch/torch.h>
@@ -95,8 +96,9 @@ class Engine {
   /// Trains to the end (or to epochs_per_invocation), resuming from the run's checkpoint when
   /// `resume` and one exists. On a finished return the trainable holds the selected state.
   EngineResult run(bool resume);
-  /// One optimiser step on global batch `step` at `lr`: its micro-batches' gradients
-  /// accumulate, then clipping and the update. Returns the batch's mean loss.
+  /// One optimiser step on global batch `step` at `lr`: this rank's micro-batches' gradients
+  /// accumulate, are summed over the ranks, then clipping and the update. Returns the batch's
+  /// mean loss (over the whole global batch).
   double step(int64_t step, double lr);
   /// Stream positions [first, last) of global batch `step`.
   std::pair<int64_t, int64_t> batch_positions(int64_t step) const;
@@ -119,6 +121,13 @@ class Engine {
   std::map<int64_t, torch::Tensor> perms_;  // pass → permutation (the last two)
   int64_t cached_pass_ = -1;                // the pass row_at read last, and its rows
   const int64_t* cached_rows_ = nullptr;
+  bool stop_agreed_ = false;                // some rank was asked to stop (data parallel)
+
+  double reduce_gradients(double loss);
+  bool stop_now() const;
+  std::pair<std::vector<torch::Tensor>, std::vector<std::string>> state_tensors();
+  void check_ranks_agree();
+  void share_resumed(bool resumed, Progress& p, Named& best);
 };
 
 }  // namespace cora::train
