@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cora/core/error.h"
 #include "cora/core/runtime.h"
 #include "cora/io/files.h"
 #include "cora/train/dist.h"
@@ -198,6 +199,16 @@ void expect_same_result(const std::string& a, const std::string& b) {
   EXPECT_EQ(files, 2) << a;  // the validation split and test
 }
 
+// Waits until `path` exists (or `limit_s`).
+bool wait_file(const std::string& path, double limit_s) {
+  const double t0 = cora::now_seconds();
+  while (!cora::io::exists(path)) {
+    if (cora::now_seconds() - t0 > limit_s) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 class DataParallel : public ::testing::Test {
  protected:
   static World* world_;
@@ -262,14 +273,24 @@ TEST_F(DataParallel, ResumesUnderAnotherWorldSize) {
   expect_same_result(whole, back);
 }
 
-// Waits until `path` exists (or `limit_s`).
-bool wait_file(const std::string& path, double limit_s) {
-  const double t0 = cora::now_seconds();
-  while (!cora::io::exists(path)) {
-    if (cora::now_seconds() - t0 > limit_s) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
+TEST_F(DataParallel, TableRowsTrainDataParallel) {
+  // MF, then CoRA on that MF run: `cora table` under torchrun gives the one-process results.
+  const std::string spec = file("spec.json");
+  write_text(spec, R"({"seeds": [0], "rows": [{"name": "MF", "config": ")" + config("mf") +
+                       R"("}, {"name": "CoRA", "config": ")" + config("cora") +
+                       R"(", "runs": {"cf.run": "MF"}}]})");
+  const std::string a = file("table1"), b = file("table2");
+  ASSERT_EQ(wait_for(spawn(cora_bin() + " table --config " + spec + " --out " + a, {}, a + ".log"), 300), 0)
+      << slurp(a + ".log");
+  ASSERT_EQ(wait_for(spawn(torchrun() + " --nproc_per_node 2 --master_port " + std::to_string(free_port()) +
+                               " --no_python " + cora_bin() + " table --config " + spec + " --out " + b +
+                               " --set threads=1",
+                           {{"CORA_DIST_CHECK", "1"}}, b + ".log"),
+                     300),
+            0)
+      << slurp(b + ".log");
+  for (const auto& run : {"/runs/mf/seed0", "/runs/cora/seed0"}) expect_same_result(a + run, b + run);
+  EXPECT_TRUE(cora::io::exists(b + "/table.csv"));
 }
 
 TEST_F(DataParallel, AKilledRankEndsTheJobNamingIt) {
@@ -295,6 +316,25 @@ TEST_F(DataParallel, AKilledRankEndsTheJobNamingIt) {
   EXPECT_LT(took, 60.0);
   std::fprintf(stderr, "rank 0 ended %.2f s after rank 1 was killed: %s", took,
                log.substr(log.rfind("error:")).c_str());
+}
+
+TEST_F(DataParallel, SigtermOnOneRankStopsEveryRankWithACheckpoint) {
+  // SIGTERM reaches rank 1 only: both ranks stop at the same step boundary, rank 0 writes the
+  // checkpoint, both exit 75 (resumable).
+  const auto cfg = config("cora", R"(, "epochs": 400, "patience": 1000)"), out = file("sigterm");
+  const int port = free_port();
+  pid_t r0 = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(0, 2, port),
+                   out + ".0.log");
+  pid_t r1 = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(1, 2, port),
+                   out + ".1.log");
+  const bool started = wait_file(out + "/metrics.jsonl", 120);
+  ::kill(r1, started ? SIGTERM : SIGKILL);
+  if (!started) ::kill(-r0, SIGKILL);
+  ASSERT_TRUE(started) << slurp(out + ".0.log");
+  EXPECT_EQ(wait_for(r1, 60), cora::kExitInterrupted) << slurp(out + ".1.log");
+  EXPECT_EQ(wait_for(r0, 60), cora::kExitInterrupted) << slurp(out + ".0.log");
+  EXPECT_NE(slurp(out + ".0.log").find("a resumable checkpoint is in"), std::string::npos) << slurp(out + ".0.log");
+  EXPECT_TRUE(cora::io::exists(out + "/ckpt/progress.json"));
 }
 
 TEST_F(DataParallel, ARaisingRankIsNamed) {
