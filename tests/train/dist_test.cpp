@@ -234,6 +234,7 @@ class DataParallel : public ::testing::Test {
     return wait_for(spawn(cora_bin() + " train --config " + cfg + " --out " + out + " " + args, {},
                           out + ".log"), 300);
   }
+  std::pair<pid_t, pid_t> long_run(const std::string& out);
   // torchrun, 2 ranks x 1 thread, with CORA_DIST_CHECK=1 (identical weights checked every step).
   int two(const std::string& cfg, const std::string& out, const std::string& args = "",
           const std::string& launcher_args = "") {
@@ -245,6 +246,20 @@ class DataParallel : public ::testing::Test {
   }
 };
 World* DataParallel::world_ = nullptr;
+
+// A long CoRA run (400 epochs) on two hand-launched ranks, once rank 0 has written its first
+// evaluation: the two pids, or {-1, -1} (both killed) when it did not start within 120 s.
+std::pair<pid_t, pid_t> DataParallel::long_run(const std::string& out) {
+  const auto cfg = config("cora", R"(, "epochs": 400, "patience": 1000)");
+  const int port = free_port();
+  pid_t r[2];
+  for (int k = 0; k < 2; ++k)
+    r[k] = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(k, 2, port),
+                 out + "." + std::to_string(k) + ".log");
+  if (wait_file(out + "/metrics.jsonl", 120)) return {r[0], r[1]};
+  for (pid_t p : r) ::kill(-p, SIGKILL), ::waitpid(p, nullptr, 0);
+  return {-1, -1};
+}
 
 TEST_F(DataParallel, TwoRanksMatchOneProcess) {
   for (const std::string m : {"mf", "tallrec", "cora"}) {
@@ -296,16 +311,10 @@ TEST_F(DataParallel, TableRowsTrainDataParallel) {
 TEST_F(DataParallel, AKilledRankEndsTheJobNamingIt) {
   // A long run (many epochs) on two hand-launched ranks; rank 1 is killed after the first
   // evaluation. Rank 0 must end non-zero within 60 s, naming rank 1, long before the timeout.
-  const auto cfg = config("cora", R"(, "epochs": 400, "patience": 1000)"), out = file("killed");
-  const int port = free_port();
-  pid_t r0 = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(0, 2, port),
-                   out + ".0.log");
-  pid_t r1 = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(1, 2, port),
-                   out + ".1.log");
-  const bool started = wait_file(out + "/metrics.jsonl", 120);
+  const std::string out = file("killed");
+  auto [r0, r1] = long_run(out);
+  ASSERT_GT(r0, 0) << slurp(out + ".0.log");
   ::kill(r1, SIGKILL);
-  if (!started) ::kill(-r0, SIGKILL);
-  ASSERT_TRUE(started) << slurp(out + ".0.log");
   ::waitpid(r1, nullptr, 0);
   double took = 0;
   const int code = wait_for(r0, 60, &took);
@@ -321,16 +330,10 @@ TEST_F(DataParallel, AKilledRankEndsTheJobNamingIt) {
 TEST_F(DataParallel, SigtermOnOneRankStopsEveryRankWithACheckpoint) {
   // SIGTERM reaches rank 1 only: both ranks stop at the same step boundary, rank 0 writes the
   // checkpoint, both exit 75 (resumable).
-  const auto cfg = config("cora", R"(, "epochs": 400, "patience": 1000)"), out = file("sigterm");
-  const int port = free_port();
-  pid_t r0 = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(0, 2, port),
-                   out + ".0.log");
-  pid_t r1 = spawn(cora_bin() + " train --config " + cfg + " --out " + out + " --set threads=1", rank_env(1, 2, port),
-                   out + ".1.log");
-  const bool started = wait_file(out + "/metrics.jsonl", 120);
-  ::kill(r1, started ? SIGTERM : SIGKILL);
-  if (!started) ::kill(-r0, SIGKILL);
-  ASSERT_TRUE(started) << slurp(out + ".0.log");
+  const std::string out = file("sigterm");
+  auto [r0, r1] = long_run(out);
+  ASSERT_GT(r0, 0) << slurp(out + ".0.log");
+  ::kill(r1, SIGTERM);
   EXPECT_EQ(wait_for(r1, 60), cora::kExitInterrupted) << slurp(out + ".1.log");
   EXPECT_EQ(wait_for(r0, 60), cora::kExitInterrupted) << slurp(out + ".0.log");
   EXPECT_NE(slurp(out + ".0.log").find("a resumable checkpoint is in"), std::string::npos) << slurp(out + ".0.log");
