@@ -101,15 +101,20 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions,
   return x * cos + rotated * sin;
 }
 
+torch::Tensor attention_manual(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * scale;  // [B, H, T, S]
+  if (mask.defined()) scores = scores + mask.to(torch::kFloat32);
+  return torch::matmul(scores.softmax(-1).to(v.scalar_type()), v);                   // [B, H, T, Dh]
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask) {
 #if TORCH_VERSION_MAJOR >= 2
   return at::scaled_dot_product_attention(q, k, v, mask);
 #else
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * scale;  // [B, H, T, S]
-  if (mask.defined()) scores = scores + mask.to(torch::kFloat32);
-  return torch::matmul(scores.softmax(-1).to(v.scalar_type()), v);                   // [B, H, T, Dh]
+  return attention_manual(q, k, v, mask);
 #endif
 }
 

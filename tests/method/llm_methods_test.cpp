@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <numeric>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "cora/core/runtime.h"
 #include "cora/io/files.h"
 #include "cora/io/safetensors.h"
 #include "cora/llm/loader.h"
@@ -79,9 +83,9 @@ struct Built {
   cf::CfModel cf;
   std::unique_ptr<LlmMethod> method;
   PromptOptions prompt;
-  explicit Built(const Case& k)
+  explicit Built(const Case& k, torch::ScalarType llm_dtype = torch::kFloat32)
       : c(config_of(k)), data(data::load_dataset(c.data.dir)), tok(c.llm.dir + "/tokenizer.model"),
-        llm(llm::load_llama(c.llm.dir, {.random_init = true, .seed = 3})),
+        llm(llm::load_llama(c.llm.dir, {.dtype = llm_dtype, .random_init = true, .seed = 3})),
         cf(k.cf.empty() ? nullptr : load_cf_run(c.cf.run, data, torch::kCPU)),
         method(make_llm_method(c, llm, cf, answer_token(tok, "Yes"), torch::kCPU)) {
     prompt.templ = find_method(k.method).default_template;
@@ -190,6 +194,63 @@ INSTANTIATE_TEST_SUITE_P(Methods, EveryCfLlmMethod,
                                            Case{"collm", "sasrec"}, Case{"cora", "mf"},
                                            Case{"cora", "lightgcn"}, Case{"cora", "sasrec"}),
                          case_name);
+
+// The CUDA path runs the frozen LLM in bf16 while the trained tensors and AdamW's moments stay
+// fp32 (master weights). On CPU: CoRA's scores in bf16 follow fp32's, and a training step keeps
+// every trained tensor, gradient and moment fp32 and finite.
+TEST(LlmMethodsBf16, CoraScoresFollowFp32WithFp32MasterWeights) {
+  const Case k{"cora", "mf"};
+  seed_everything(0);
+  Built f32(k);
+  seed_everything(0);
+  Built b16(k, torch::kBFloat16);
+  auto p32 = f32.method->trainable(), p16 = b16.method->trainable();
+  ASSERT_EQ(p32.size(), p16.size());
+  {
+    torch::NoGradGuard ng;
+    auto g = at::detail::createCPUGenerator(5);
+    for (size_t i = 0; i < p32.size(); ++i) {
+      if (p32[i].first.find(".B") != std::string::npos || p32[i].first.rfind("B", 0) == 0)
+        p32[i].second.normal_(0.0, 0.05, g);  // non-zero deltas: the low-rank path is compared too
+      p16[i].second.copy_(p32[i].second);
+      EXPECT_EQ(p16[i].second.scalar_type(), torch::kFloat32) << p16[i].first;
+    }
+  }
+  const auto& valid = f32.data.split("valid_small");
+  std::vector<int64_t> rows(std::min<size_t>(12, valid.size()));
+  std::iota(rows.begin(), rows.end(), 0);
+  f32.method->set_training(false);
+  b16.method->set_training(false);
+  torch::Tensor s32, s16;
+  {
+    torch::NoGradGuard ng;
+    s32 = f32.method->score(f32.batch(valid, rows));
+    s16 = b16.method->score(b16.batch(valid, rows));
+  }
+  EXPECT_EQ(s16.scalar_type(), torch::kFloat32);
+  const double worst = (s16 - s32).abs().max().item<double>(), scale = s32.abs().max().item<double>();
+  // bf16 keeps 8 bits of mantissa: ~0.4 % per rounding; two layers and the answer row stay within 3 %.
+  EXPECT_LE(worst, 0.03 * std::max(1.0, scale)) << "bf16 " << s16 << " fp32 " << s32;
+  // A training step: gradients and AdamW moments of the trained tensors are fp32 and finite.
+  b16.method->set_training(true);
+  std::vector<torch::Tensor> ts;
+  for (auto& [n, t] : p16) ts.push_back(t);
+  train::Adam opt(ts, {.weight_decay = 0.01, .decoupled = true});
+  auto batch = b16.batch(b16.data.train, rows);
+  torch::binary_cross_entropy_with_logits(b16.method->score(batch), batch.rows.label).backward();
+  for (auto& [n, t] : p16) {
+    ASSERT_TRUE(t.grad().defined()) << n;
+    EXPECT_EQ(t.grad().scalar_type(), torch::kFloat32) << n;
+    EXPECT_TRUE(torch::isfinite(t.grad()).all().item<bool>()) << n;
+  }
+  opt.step(1e-3);
+  for (auto& [n, t] : opt.state()) {
+    if (n == "steps") continue;
+    EXPECT_EQ(t.scalar_type(), torch::kFloat32) << n;
+    EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << n;
+  }
+  for (auto& p : b16.llm->parameters()) EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+}
 
 }  // namespace
 }  // namespace cora::method

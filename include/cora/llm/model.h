@@ -136,6 +136,10 @@ TORCH_MODULE(Llama);
 /// mask [B or 1, 1, T, S]: libtorch's fused kernel on 2.x, a manual fp32-softmax path on 1.13.
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask);
+/// The manual path (scores and softmax in fp32), on every libtorch: the reference the fused
+/// kernel is tested against.
+torch::Tensor attention_manual(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask);
 
 /// Applies HF rotary embeddings (rotate-half) to x [B, H, T, Dh] at positions [B, T].
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta);

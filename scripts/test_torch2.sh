@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole test suite against libtorch 2.6: Debian trixie's libtorch-dev (GCC 14, Python 3.13's
+# python3-torch 2.6 for torchrun) in a cached trixie root made with mmdebstrap. A copy of the tree
+# (tracked and untracked, not ignored) is built there with ccache and ctest runs every group;
+# ../shared is bind-mounted read-only when it exists. /proc and /dev are mounted for the run and
+# unmounted on every exit.
+#
+# Usage: scripts/test_torch2.sh [ctest args...]      (as root: mmdebstrap and chroot)
+#   CORA_TRIXIE_ROOT   the root (default ~/.cache/cora/trixie-torch2); kept between runs
+# Exit codes: ctest's; 77 when the root cannot be made here (no root privileges or no Debian
+# archive): the suite did not run, which is reported, not hidden.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${CORA_TRIXIE_ROOT:-$HOME/.cache/cora/trixie-torch2}
+pkgs=(build-essential cmake ninja-build ccache pkg-config git libtorch-dev libopenblas0-openmp
+      libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
+      libssl-dev wordnet-base python3 libgloo-dev python3-torch)
+stamp="${pkgs[*]}"
+
+if [ "$(id -u)" -ne 0 ]; then echo "test_torch2: needs root (mmdebstrap, chroot); skipped" >&2; exit 77; fi
+if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; then
+  command -v mmdebstrap >/dev/null || "$src/scripts/setup.sh" mmdebstrap
+  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "test_torch2: making the trixie root $ROOT from $mirror (~3 minutes, ~2 GB)" >&2
+  rm -rf "$ROOT.tmp"
+  mkdir -p "$(dirname "$ROOT")"
+  if ! mmdebstrap --variant=apt --include="$(IFS=,; echo "${pkgs[*]}")" trixie "$ROOT.tmp" "$mirror" \
+      >"$ROOT.log" 2>&1; then
+    tail -5 "$ROOT.log" >&2
+    rm -rf "$ROOT.tmp"
+    echo "test_torch2: could not make the trixie root (log: $ROOT.log); skipped" >&2
+    exit 77
+  fi
+  echo "$stamp" >"$ROOT.tmp/.cora-root"
+  rm -rf "$ROOT"
+  mv "$ROOT.tmp" "$ROOT"
+fi
+
+mounted=()
+cleanup() {
+  local m
+  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+    m=${mounted[i]}
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "test_torch2: could not unmount $m" >&2
+  done
+}
+trap cleanup EXIT
+mount_in() {  # mount_in <what> <where under the root> [mount args...]
+  local where="$ROOT$2"
+  mkdir -p "$where"
+  mount "${@:3}" "$1" "$where"
+  mounted+=("$where")
+}
+mount_in proc /proc -t proc
+mount_in /dev /dev --bind
+if [ -d "$src/../shared" ]; then
+  mount_in "$(cd "$src/../shared" && pwd)" /work/shared --bind -o ro
+  mount -o remount,bind,ro "$ROOT/work/shared" 2>/dev/null || true
+fi
+
+# The tree as git sees it (tracked + untracked, not ignored), fresh each run; build/ is kept.
+mkdir -p "$ROOT/work/cora"
+find "$ROOT/work/cora" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
+(cd "$src" && git ls-files -z --cached --others --exclude-standard |
+  tar --null --ignore-failed-read -cf - -T - 2>/dev/null) | tar -xf - -C "$ROOT/work/cora"
+
+ver=$(chroot "$ROOT" dpkg-query -W -f='${Version}' libtorch-dev)
+echo "test_torch2: libtorch-dev $ver, $(chroot "$ROOT" g++ --version | head -1)" >&2
+chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+  CCACHE_DIR=/root/.ccache CCACHE_BASEDIR=/work/cora CCACHE_MAXSIZE=3G \
+  bash -c 'cd /work/cora && cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+           ninja -C build && cd build && ctest --output-on-failure "$@"' ctest "$@"
