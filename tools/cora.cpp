@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cora/app/commands.h"
+#include "cora/app/plan.h"
 #include "cora/app/table.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
@@ -94,6 +95,19 @@ std::vector<Subcommand> table() {
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);
          return [a] { return bench(*a); };
+       }},
+      {"plan", "per-device memory of a config's training step; the largest micro-batch that fits",
+       [](CLI::App* s) {
+         auto a = std::make_shared<PlanArgs>();
+         s->add_option("--config", a->config, "JSON config (an LLM method)")->required()->check(CLI::ExistingFile);
+         s->add_option("--set", a->overrides, "override a config key: key.path=value")
+             ->allow_extra_args(false);
+         s->add_option("--device", a->device, "cuda (bf16 LLM, fused attention; default) | cpu (fp32) | auto")
+             ->check(CLI::IsMember({"cuda", "cpu", "auto"}));
+         s->add_option("--tokens", a->tokens, "prompt length in tokens (default 160)")->check(CLI::PositiveNumber);
+         s->add_option("--memory-gb", a->memory_gb, "device memory: print the largest micro-batch that fits");
+         s->add_flag("--json", a->json, "one JSON object instead of the table");
+         return [a] { return plan(*a); };
        }},
       {"table", "every row of a results table over seeds (reuses finished runs, resumes others)",
        [](CLI::App* s) {

@@ -165,6 +165,7 @@ json bench_method(const config::Config& c, bool training) {
   data::Dataset data = data::load_dataset(c.data.dir);
   llm::Llama m = llm::load_llama(c.llm.dir, {.dtype = dtype, .device = device,
                                              .random_init = c.llm.random_init, .seed = c.train.seed});
+  m->set_checkpointing(c.llm.checkpointing);
   const auto& lc = m->config();
   auto cf = cf::make_mf(c.cf, data.n_users, data.n_items, data.train);
   for (auto& p : cf->parameters()) p.set_requires_grad(false);

@@ -22,8 +22,6 @@ torch::Tensor answer_logit(llm::LlamaImpl& m, const PromptBatch& b, llm::Adapter
                            int32_t answer_id, const llm::EmbedOverride* embeds = nullptr,
                            const torch::Tensor& adapter_input = {});
 
-/// "q_proj,v_proj" → projections; errors name `key`.
-std::vector<llm::Proj> targets_of(const std::string& list, const std::string& key);
 
 /// A TALLRec LoRA of the config's lora.* shape.
 llm::SharedLowRank make_lora(const config::Config& c, const llm::LlamaConfig& lc);

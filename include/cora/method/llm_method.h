@@ -70,4 +70,7 @@ std::unique_ptr<LlmMethod> make_llm_method(const config::Config& c, llm::Llama l
                                            cf::CfModel cf, int32_t answer_id,
                                            const torch::Device& device);
 
+/// The projections named by a comma-separated list ("q_proj,v_proj"); errors name `key`.
+std::vector<llm::Proj> targets_of(const std::string& list, const std::string& key);
+
 }  // namespace cora::method
