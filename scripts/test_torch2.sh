@@ -62,11 +62,24 @@ if [ -d "$src/../shared" ]; then
   mount -o remount,bind,ro "$ROOT/work/shared" 2>/dev/null || true
 fi
 
-# The tree as git sees it (tracked + untracked, not ignored), fresh each run; build/ is kept.
-mkdir -p "$ROOT/work/cora"
-find "$ROOT/work/cora" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
+# The tree as git sees it (tracked + untracked, not ignored); build/ is kept. Files are staged,
+# then only those whose bytes changed replace the root's copy (with a new mtime, so ninja rebuilds
+# exactly them: an unpacked old mtime would look older than the kept objects); vanished ones go.
+stage="$ROOT/work/.stage"
+rm -rf "$stage"
+mkdir -p "$stage" "$ROOT/work/cora"
 (cd "$src" && git ls-files -z --cached --others --exclude-standard |
-  tar --null --ignore-failed-read -cf - -T - 2>/dev/null) | tar -xf - -C "$ROOT/work/cora"
+  tar --null --ignore-failed-read -cf - -T - 2>/dev/null) | tar -xf - -C "$stage"
+(cd "$stage" && find . -type f -print0) | while IFS= read -r -d '' f; do
+  if ! cmp -s "$stage/$f" "$ROOT/work/cora/$f"; then
+    mkdir -p "$(dirname "$ROOT/work/cora/$f")"
+    cp "$stage/$f" "$ROOT/work/cora/$f" && touch "$ROOT/work/cora/$f"
+  fi
+done
+(cd "$ROOT/work/cora" && find . -path ./build -prune -o -type f -print0) | while IFS= read -r -d '' f; do
+  [ -e "$stage/$f" ] || rm -f "$ROOT/work/cora/$f"
+done
+rm -rf "$stage"
 
 ver=$(chroot "$ROOT" dpkg-query -W -f='${Version}' libtorch-dev)
 echo "test_torch2: libtorch-dev $ver, $(chroot "$ROOT" g++ --version | head -1)" >&2

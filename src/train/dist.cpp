@@ -237,6 +237,9 @@ void init(const Env& e) {
     o.waitWorkers = false;  // joining is counted below, with a clearer error
     o.timeout = to;
     o.multiTenant = true;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    o.useLibUV = false;  // the classic server: some builds (Debian's 2.6) have no libuv
+#endif
     tcp = c10::make_intrusive<c10d::TCPStore>(e.master_addr, o);
   } catch (const std::exception& x) {
     throw Error("rank " + std::to_string(e.rank) + ": cannot " + (e.rank == 0 && !e.agent_store ? "serve" : "reach") +
