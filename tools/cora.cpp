@@ -83,6 +83,9 @@ std::vector<Subcommand> table() {
          s->add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate");
          s->add_flag("--stop-at-eos", a->stop_at_eos, "stop after the eos token");
          s->add_option("--device", a->device, "cpu | cuda | auto");
+         s->add_option("--dtype", a->dtype, "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16")
+             ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+         s->add_option("--logits", a->logits, "also write every prompt position's logits (fp32) to this safetensors file");
          s->add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
          return [a] { return generate(*a); };
        }},

@@ -5,6 +5,7 @@
 #include "cora/app/commands.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
+#include "cora/io/safetensors.h"
 #include "cora/llm/loader.h"
 #include "cora/text/tokenizer.h"
 
@@ -30,8 +31,11 @@ int generate(const GenerateArgs& a) {
       s.remove_prefix(comma + 1);
     }
   }
-  llm::Llama m = llm::load_llama(a.model, {.dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32,
-                                           .device = device});
+  const auto dtype = a.dtype == "fp32"   ? torch::kFloat32
+                     : a.dtype == "bf16" ? torch::kBFloat16
+                     : device.is_cuda()  ? torch::kBFloat16
+                                         : torch::kFloat32;
+  llm::Llama m = llm::load_llama(a.model, {.dtype = dtype, .device = device});
   if (!a.prompt.empty()) {
     text::Tokenizer tok(a.model + "/tokenizer.model");
     prompt.push_back(tok.bos_id() >= 0 ? tok.bos_id() : m->config().bos_token_id);
@@ -41,6 +45,15 @@ int generate(const GenerateArgs& a) {
     if (id >= m->config().vocab_size)
       throw UsageError("--ids: id " + std::to_string(id) + " is outside the vocabulary (" +
                        std::to_string(m->config().vocab_size) + ")");
+  if (!a.logits.empty()) {  // every prompt position's logits, for comparisons with other implementations
+    torch::NoGradGuard ng;
+    const int64_t T = static_cast<int64_t>(prompt.size());
+    auto ids = torch::tensor(prompt, torch::kInt64).unsqueeze(0).to(device);
+    auto pos = torch::arange(T, torch::kInt64).unsqueeze(0).to(device);
+    auto logits = m->logits(m->hidden_at({ids}, pos)).squeeze(0).to(torch::kCPU, torch::kFloat32);
+    io::save_safetensors(a.logits, {{"logits", logits}, {"ids", ids.squeeze(0).to(torch::kCPU)}},
+                         {{"dtype", a.dtype}, {"device", device.str()}});
+  }
   auto out = m->generate(prompt, a.max_new_tokens, a.stop_at_eos);
   for (size_t i = 0; i < out.size(); ++i) std::cout << (i ? "," : "") << out[i];
   std::cout << "\n";

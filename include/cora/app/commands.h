@@ -52,6 +52,8 @@ struct GenerateArgs {
   int64_t max_new_tokens = 32;
   bool stop_at_eos = false;
   std::string device = "auto";
+  std::string dtype = "auto";  ///< auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  std::string logits;          ///< also write the prompt's logits [T, V] (fp32) to this safetensors file
   int64_t threads = 0;
 };
 /// Prints the generated ids (not the prompt), comma-separated on one line.
