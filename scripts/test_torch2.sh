@@ -9,7 +9,8 @@
 #   --cuda             against libtorch-cuda-dev 2.6 (contrib; CUDA 12.4 + NCCL) instead: every CUDA and
 #                      NCCL line compiles and links, and the suite runs on the CPU path (no GPU here).
 #                      Its cuDNN comes from non-free's nvidia-cudnn, an installer that downloads from
-#                      NVIDIA: a local equivs package stands in for it, and the link resolves
+#                      NVIDIA: a local equivs package stands in for it (nvcc 12.4 comes from
+#                      nvidia-cuda-toolkit, for Caffe2's CMake), and the link resolves
 #                      libcudnn.so.9 from $CORA_CUDNN_DIR (default: the CUDA toolkit's lib dir).
 #   CORA_TRIXIE_ROOT   the root (default ~/.cache/cora/trixie-torch2, -cuda); kept between runs
 # Exit codes: ctest's; 77 when the root cannot be made here (no root privileges or no Debian
@@ -33,6 +34,7 @@ else
   components="main"
 fi
 stamp="${pkgs[*]} cuda=$cuda"
+((cuda)) && stamp+=" libtorch-cuda-dev nvidia-cuda-toolkit"  # installed by the hook below
 
 if [ "$(id -u)" -ne 0 ]; then echo "test_torch2: needs root (mmdebstrap, chroot); skipped" >&2; exit 77; fi
 if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; then
@@ -51,7 +53,7 @@ if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; t
       ' libcudnn.so.9 is resolved at link time from the host CUDA toolkit.' >"$ctl"
     hook=(--customize-hook="cp $ctl \"\$1/tmp/cudnn.ctl\"" --customize-hook='chroot "$1" sh -c "cd /tmp &&
       equivs-build cudnn.ctl && dpkg -i nvidia-cudnn_*.deb &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-cuda-dev"')
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-cuda-dev nvidia-cuda-toolkit"')
   fi
   if ! mmdebstrap --variant=apt --components="$components" --include="$(IFS=,; echo "${pkgs[*]}")" \
       "${hook[@]}" trixie "$ROOT.tmp" "$mirror" >"$ROOT.log" 2>&1; then
