@@ -21,7 +21,7 @@ cuda=0
 if [ "${1:-}" = --cuda ]; then cuda=1; shift; fi
 pkgs=(build-essential cmake ninja-build ccache pkg-config git libopenblas0-openmp
       libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
-      libssl-dev wordnet-base python3 libgloo-dev)
+      libssl-dev wordnet-base python3)
 if ((cuda)); then
   ROOT=${CORA_TRIXIE_ROOT:-$HOME/.cache/cora/trixie-torch2-cuda}
   pkgs+=(equivs)
@@ -30,11 +30,11 @@ if ((cuda)); then
   [ -f "$cudnn_dir/libcudnn.so.9" ] || { echo "test_torch2: no libcudnn.so.9 (CORA_CUDNN_DIR); skipped" >&2; exit 77; }
 else
   ROOT=${CORA_TRIXIE_ROOT:-$HOME/.cache/cora/trixie-torch2}
-  pkgs+=(libtorch-dev python3-torch)
+  pkgs+=(libtorch-dev python3-torch libgloo-dev)
   components="main"
 fi
 stamp="${pkgs[*]} cuda=$cuda"
-((cuda)) && stamp+=" libtorch-cuda-dev nvidia-cuda-toolkit"  # installed by the hook below
+((cuda)) && stamp+=" libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev"  # installed by the hook below
 
 if [ "$(id -u)" -ne 0 ]; then echo "test_torch2: needs root (mmdebstrap, chroot); skipped" >&2; exit 77; fi
 if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; then
@@ -53,7 +53,7 @@ if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; t
       ' libcudnn.so.9 is resolved at link time from the host CUDA toolkit.' >"$ctl"
     hook=(--customize-hook="cp $ctl \"\$1/tmp/cudnn.ctl\"" --customize-hook='chroot "$1" sh -c "cd /tmp &&
       equivs-build cudnn.ctl && dpkg -i nvidia-cudnn_*.deb &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-cuda-dev nvidia-cuda-toolkit"')
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev"')
   fi
   if ! mmdebstrap --variant=apt --components="$components" --include="$(IFS=,; echo "${pkgs[*]}")" \
       "${hook[@]}" trixie "$ROOT.tmp" "$mirror" >"$ROOT.log" 2>&1; then
@@ -112,8 +112,8 @@ done
 done
 rm -rf "$stage"
 
-ver=$(chroot "$ROOT" dpkg-query -W -f='${Version}' libtorch-dev)
-echo "test_torch2: libtorch-dev $ver, $(chroot "$ROOT" g++ --version | head -1)" >&2
+ver=$(chroot "$ROOT" dpkg-query -W -f='${Version}' "$( ((cuda)) && echo libtorch-cuda-dev || echo libtorch-dev)")
+echo "test_torch2: libtorch $ver, $(chroot "$ROOT" g++ --version | head -1)" >&2
 link=() ldpath=""
 ((cuda)) && link=(-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,/opt/cudnn) ldpath=/opt/cudnn
 chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
