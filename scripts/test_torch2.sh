@@ -34,7 +34,7 @@ else
   components="main"
 fi
 stamp="${pkgs[*]} cuda=$cuda"
-((cuda)) && stamp+=" libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev"  # installed by the hook below
+((cuda)) && stamp+=" libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev libnccl-dev"  # installed by the hook below
 
 if [ "$(id -u)" -ne 0 ]; then echo "test_torch2: needs root (mmdebstrap, chroot); skipped" >&2; exit 77; fi
 if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; then
@@ -53,7 +53,7 @@ if [ ! -f "$ROOT/.cora-root" ] || [ "$(cat "$ROOT/.cora-root")" != "$stamp" ]; t
       ' libcudnn.so.9 is resolved at link time from the host CUDA toolkit.' >"$ctl"
     hook=(--customize-hook="cp $ctl \"\$1/tmp/cudnn.ctl\"" --customize-hook='chroot "$1" sh -c "cd /tmp &&
       equivs-build cudnn.ctl && dpkg -i nvidia-cudnn_*.deb &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev"')
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libtorch-cuda-dev nvidia-cuda-toolkit libgloo-cuda-dev libnccl-dev"')
   fi
   if ! mmdebstrap --variant=apt --components="$components" --include="$(IFS=,; echo "${pkgs[*]}")" \
       "${hook[@]}" trixie "$ROOT.tmp" "$mirror" >"$ROOT.log" 2>&1; then
