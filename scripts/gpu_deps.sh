@@ -10,6 +10,8 @@ dest=${1:-$root/third_party/deb}
 pkgs=(libsentencepiece-dev libsentencepiece0 libprotobuf-lite32 libspdlog-dev libspdlog1.10 libfmt-dev
       libfmt9 libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev zlib1g-dev libssl-dev libssl3
       libgloo-dev)
+grep -q '^12' /etc/debian_version 2>/dev/null ||
+  { echo "gpu_deps: the package names are Debian 12 (bookworm)'s; run this on bookworm" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && apt-get download "${pkgs[@]}" >/dev/null 2>&1) ||
