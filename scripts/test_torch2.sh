@@ -23,13 +23,13 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config git libopenblas0-openm
       libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
       libssl-dev wordnet-base python3)
 if ((cuda)); then
-  ROOT=${CORA_TRIXIE_ROOT:-$HOME/.cache/cora/trixie-torch2-cuda}
+  ROOT=${CORA_TRIXIE_ROOT:-${HOME:-/root}/.cache/cora/trixie-torch2-cuda}
   pkgs+=(equivs)
   components="main contrib non-free"
   cudnn_dir=${CORA_CUDNN_DIR:-$(dirname "$(find /usr/local/cuda*/ -name 'libcudnn.so.9' 2>/dev/null | head -1)")}
   [ -f "$cudnn_dir/libcudnn.so.9" ] || { echo "test_torch2: no libcudnn.so.9 (CORA_CUDNN_DIR); skipped" >&2; exit 77; }
 else
-  ROOT=${CORA_TRIXIE_ROOT:-$HOME/.cache/cora/trixie-torch2}
+  ROOT=${CORA_TRIXIE_ROOT:-${HOME:-/root}/.cache/cora/trixie-torch2}
   pkgs+=(libtorch-dev python3-torch libgloo-dev)
   components="main"
 fi
