@@ -61,11 +61,14 @@ CollabQueryGeneratorImpl::CollabQueryGeneratorImpl(const GeneratorOptions& o, in
   layers = register_module("layers", nn::ModuleList());
   for (int64_t l = 0; l < o.layers; ++l) layers->push_back(QFormerLayer(H, E, o.heads, o.intermediate, o.dropout));
   head = register_module("head", nn::Linear(H, d_model * rank));
-  // BERT initialisation: N(0, 0.02) weights, zero biases.
+  // The Q-Former: BERT initialisation, N(0, 0.02) weights and zero biases. The output layer as
+  // the official weight generator's: Kaiming-uniform (a = √5) weights and nn.Linear's default
+  // uniform bias (±1/√fan_in).
   torch::NoGradGuard ng;
+  nn::init::kaiming_uniform_(head->weight, std::sqrt(5.0));
   for (auto& p : named_parameters()) {
     const auto& k = p.key();
-    if (k == "queries" || k.find("norm") != std::string::npos) continue;
+    if (k == "queries" || k.find("norm") != std::string::npos || k.rfind("head.", 0) == 0) continue;
     if (k.size() >= 4 && k.substr(k.size() - 4) == "bias") p.value().zero_();
     else p.value().normal_(0.0, 0.02);
   }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace cora::method {
 namespace {
 
@@ -22,6 +24,27 @@ TEST(Generator, ShapeAndUnitFrobeniusNormPerSample) {
   ASSERT_EQ(wc.sizes(), (std::vector<int64_t>{5, 32, 4}));
   auto norms = wc.reshape({5, -1}).norm(2, 1);  // Frobenius norm of each [D, r]
   EXPECT_TRUE(torch::allclose(norms, torch::ones({5}), 1e-5, 1e-5)) << norms;
+}
+
+TEST(Generator, InitialisesAsTheReference) {
+  // Q-Former layers: BERT's N(0, 0.02) weights and zero biases. The output layer: the official
+  // weight generator's Kaiming-uniform (a = sqrt 5) weight, bound 1/sqrt(fan_in), and nn.Linear's
+  // default uniform bias in the same bound.
+  CollabQueryGenerator g = make(64, 32, 4);  // fan_in of the head: 2 x 64 = 128
+  const double bound = 1.0 / std::sqrt(128.0);
+  auto w = g->head->weight, b = g->head->bias;
+  EXPECT_LE(w.abs().max().item<double>(), bound);
+  EXPECT_NEAR(w.std().item<double>(), bound / std::sqrt(3.0), 0.1 * bound);  // uniform(-c, c): c/sqrt 3
+  EXPECT_LE(b.abs().max().item<double>(), bound);
+  EXPECT_GT(b.abs().max().item<double>(), 0.5 * bound);
+  for (auto& p : g->named_parameters()) {
+    const auto& k = p.key();
+    if (k.rfind("layers.", 0) != 0 || k.find("norm") != std::string::npos) continue;
+    if (k.size() >= 4 && k.substr(k.size() - 4) == "bias")
+      EXPECT_EQ(p.value().abs().max().item<double>(), 0.0) << k;
+    else
+      EXPECT_NEAR(p.value().std().item<double>(), 0.02, 0.004) << k;
+  }
 }
 
 TEST(Generator, DifferentCfInputsGiveDifferentWeights) {
