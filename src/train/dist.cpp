@@ -22,7 +22,6 @@
 
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
-#include "cora/io/files.h"
 
 namespace cora::dist {
 namespace {
