@@ -92,8 +92,10 @@ std::vector<Subcommand> table() {
       {"bench", "benchmarks; prints one JSON object per measurement",
        [](CLI::App* s) {
          auto a = std::make_shared<BenchArgs>();
-         s->add_option("what", a->what, "cf | llm | train | eval | prepare")->required();
+         s->add_option("what", a->what, "cf | llm | train | eval | prepare | metrics | split")->required();
          s->add_option("--mb", a->megabytes, "prepare: megabytes of generated reviews (default 200)");
+         s->add_option("--rows", a->rows, "metrics, split: generated rows (default 1,000,000)")
+             ->check(CLI::Range(int64_t{100}, int64_t{1} << 40));
          s->add_option("--config", a->config, "JSON config file")->check(CLI::ExistingFile);
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);

@@ -5,6 +5,9 @@
 //        matmul peak.
 //  train / eval — samples/s of the config's LLM method (CoRA: generator + deltas + frozen LLM,
 //        AdamW step included for train) on random 160-token prompts.
+//  metrics — AUC and UAUC over --rows generated scored rows: seconds and peak memory.
+//  split — a generated split of --rows training rows written to disk, then the config's CF
+//        method reads it, trains one epoch and evaluates: seconds per phase and peak memory.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,12 +15,16 @@
 #include <filesystem>
 #include <iostream>
 #include <numeric>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "cora/app/commands.h"
 #include "cora/config/config.h"
 #include "cora/core/error.h"
 #include "cora/core/runtime.h"
+#include "cora/data/split.h"
+#include "cora/eval/metrics.h"
+#include "cora/io/files.h"
 #include "cora/llm/adapters.h"
 #include "cora/llm/loader.h"
 #include "cora/method/llm_method.h"
@@ -30,13 +37,6 @@ namespace cora::app {
 using json = nlohmann::json;
 
 namespace {
-
-// Peak resident memory of this process so far, in MiB.
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024.0;
-}
 
 json bench_cf(const config::Config& c) {
   if (method::find_method(c.method).kind != method::Kind::cf)
@@ -221,10 +221,92 @@ json bench_method(const config::Config& c, bool training) {
           {"peak_rss_mib", peak_rss_mib()}};
 }
 
+// A planted split of n rows for the scale benchmarks: n / 25 users, 20,000 items, a user likes
+// the items of their group (with 10 % label noise); histories hold the last 10 positives.
+data::Split scale_split(int64_t n, const std::string& name, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int64_t users = std::max<int64_t>(1, n / 25), items = 20000;
+  data::Split s;
+  s.name = name;
+  s.hist_offsets.push_back(0);
+  std::vector<std::vector<int64_t>> hist(users + 1);
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t u = 1 + static_cast<int64_t>(rng() % users), i = 1 + static_cast<int64_t>(rng() % items);
+    float y = ((u % 5) == (i % 5)) != (rng() % 10 == 0) ? 1.f : 0.f;
+    auto& h = hist[u];
+    s.push_row(u, i, y, 1000000000 + r, 1, h);
+    if (y > 0) {
+      h.push_back(i);
+      if (h.size() > 10) h.erase(h.begin());
+    }
+  }
+  return s;
+}
+
+json bench_metrics(int64_t rows) {
+  data::Split s = scale_split(rows, "test", 1);
+  std::mt19937_64 rng(2);
+  std::normal_distribution<float> noise(0.f, 1.f);
+  std::vector<float> scores(s.size());
+  for (size_t r = 0; r < s.size(); ++r) scores[r] = s.label[r] + noise(rng);
+  double t0 = now_seconds();
+  eval::EvalResult e = eval::evaluate(s, scores);
+  double dt = now_seconds() - t0;
+  return {{"bench", "metrics"}, {"rows", rows}, {"users", e.uauc_users + e.uauc_skipped},
+          {"seconds", dt}, {"rows_per_s", rows / dt}, {"auc", e.auc}, {"uauc", e.uauc},
+          {"peak_rss_mib", peak_rss_mib()}};
+}
+
+json bench_split(config::Config c, int64_t rows) {
+  if (method::find_method(c.method).kind != method::Kind::cf)
+    throw Error::key("method", "bench split needs a CF method (mf, lightgcn, sasrec)");
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("cora-bench-split-" + std::to_string(::getpid()));
+  double t0 = now_seconds();
+  {
+    data::Items items;
+    items.title.assign(20001, "");
+    for (int64_t i = 1; i <= 20000; ++i) items.title[i] = "Item " + std::to_string(i);
+    io::make_dirs((dir / "data").string());
+    data::write_items(items, (dir / "data/items.tsv").string());
+    data::write_split(scale_split(rows, "train", 1), (dir / "data/train.tsv").string());
+    data::write_split(scale_split(rows / 10, "valid", 2), (dir / "data/valid.tsv").string());
+    data::write_split(scale_split(rows / 20, "valid_small", 3), (dir / "data/valid_small.tsv").string());
+    data::write_split(scale_split(rows / 10, "test", 4), (dir / "data/test.tsv").string());
+  }
+  const double generate_s = now_seconds() - t0;
+  const double rss_before = peak_rss_mib();
+  const uint64_t bytes = fs::file_size(dir / "data/train.tsv");
+  c.data.dir = (dir / "data").string();
+  c.train.epochs = 1;
+  c.train.min_epochs = 0;
+  t0 = now_seconds();
+  data::Dataset d = data::load_dataset(c.data.dir);
+  const double load_s = now_seconds() - t0;
+  t0 = now_seconds();
+  auto sum = method::train(c, (dir / "run").string(), false);  // loads again, trains, evaluates
+  const double train_s = now_seconds() - t0;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return {{"bench", "split"},          {"method", c.method},
+          {"rows", rows},              {"train_tsv_mb", bytes / 1e6},
+          {"generate_s", generate_s},  {"load_s", load_s},
+          {"load_rows_per_s", (d.train.size() + d.valid.size() + d.valid_small.size() + d.test.size()) / load_s},
+          {"train_eval_s", train_s},   {"epochs", sum.epochs_run},
+          {"test_auc", sum.test.auc},  {"test_uauc", sum.test.uauc},
+          {"threads", current_threads()},
+          {"peak_rss_mib_generating", rss_before}, {"peak_rss_mib", peak_rss_mib()}};
+}
+
 }  // namespace
 
 int bench(const BenchArgs& a) {
   if (a.what == "prepare") return bench_prepare(a);
+  if (a.what == "metrics") {
+    init_logging("warn");
+    std::cout << bench_metrics(a.rows).dump() << std::endl;
+    return 0;
+  }
   if (a.config.empty())
     throw UsageError("bench needs --config (e.g. configs/ml1m/mf.json, configs/bench/llm_cpu_small.json)");
   config::Config c = config::load(a.config, a.overrides);
@@ -238,8 +320,11 @@ int bench(const BenchArgs& a) {
     j = bench_llm(c);
   else if (a.what == "train" || a.what == "eval")
     j = bench_method(c, a.what == "train");
+  else if (a.what == "split")
+    j = bench_split(c, a.rows);
   else
-    throw UsageError("bench target '" + a.what + "' is not available (cf, llm, train, eval, prepare)");
+    throw UsageError("bench target '" + a.what +
+                     "' is not available (cf, llm, train, eval, prepare, metrics, split)");
   if (dist::is_main()) std::cout << j.dump() << std::endl;
   return 0;
 }

@@ -125,6 +125,7 @@ int bench_prepare(const BenchArgs& a) {
                       {"mb_per_s", mb / dt},
                       {"lines_per_s", lines / dt},
                       {"threads", 1},
+                      {"peak_rss_mib", peak_rss_mib()},
                       {"target_mb_per_s", 100}}
                      .dump()
               << std::endl;

@@ -242,6 +242,8 @@ Config parse_impl(const std::string& text, const std::string& source,
     root = json::parse(text);
   } catch (const json::parse_error& e) {
     throw Error::at(source, line_of(text, e.byte), std::string("invalid JSON: ") + e.what());
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    throw Error::at(source, 0, std::string("invalid JSON: ") + e.what());
   }
   if (!root.is_object()) throw Error::at(source, 1, "a config must be a JSON object");
 

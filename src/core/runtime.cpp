@@ -3,6 +3,7 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -74,6 +75,12 @@ void install_stop_signals() {
 }
 int stop_requested() { return g_stop; }
 void clear_stop_request() { g_stop = 0; }
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
 
 double now_seconds() {
   using clock = std::chrono::steady_clock;

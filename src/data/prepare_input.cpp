@@ -48,12 +48,15 @@ bool ends_with(std::string_view s, std::string_view p) {
 // ---------------------------------------------------------------------------------------------
 // Format readers
 
-int64_t to_seconds(const Value& v, bool milliseconds, bool& ok) {
+// A time field (seconds, or milliseconds) as whole Unix seconds; false unless it is a number
+// within +-10^15 s (30 million years: anything beyond is not a date, and would not fit int64).
+bool to_seconds(std::string_view text, bool milliseconds, int64_t& out) {
   double d = 0;
-  ok = (v.kind == Value::number || v.kind == Value::string) && to_double(v.text, d);
-  if (!ok) return 0;
+  if (!to_double(text, d)) return false;
   if (milliseconds) d /= 1000.0;
-  return static_cast<int64_t>(std::floor(d));
+  if (!(std::fabs(d) <= 1e15)) return false;
+  out = static_cast<int64_t>(std::floor(d));
+  return true;
 }
 
 // Amazon review lines (JSON): user, item, rating, time keys; `ms` = time in milliseconds.
@@ -75,9 +78,10 @@ void read_amazon_reviews(Collector& c, const std::string& path, const char* user
     if (!((vals[2].kind == Value::number || vals[2].kind == Value::string) &&
           to_double(vals[2].text, rating)))
       return c.bad(r, "field '" + std::string(keys[2]) + "' is not a number");
-    bool ok = false;
-    int64_t ts = to_seconds(vals[3], ms, ok);
-    if (!ok) return c.bad(r, "field '" + std::string(keys[3]) + "' is not a number");
+    int64_t ts = 0;
+    if (!((vals[3].kind == Value::number || vals[3].kind == Value::string) &&
+          to_seconds(vals[3].text, ms, ts)))
+      return c.bad(r, "field '" + std::string(keys[3]) + "' is not a time in seconds");
     c.add(vals[0].text, vals[1].text, rating, ts);
   });
 }
@@ -111,11 +115,13 @@ void read_delimited_ratings(Collector& c, const std::string& path, std::string_v
     if (f.size() != 4)
       return c.bad(r, "expected 4 fields separated by '" + std::string(sep == "\t" ? "\\t" : sep) +
                           "', got " + std::to_string(f.size()));
-    double rating = 0, ts = 0;
+    double rating = 0;
+    int64_t ts = 0;
     if (f[0].empty() || f[1].empty()) return c.bad(r, "empty user or item id");
     if (!to_double(f[2], rating)) return c.bad(r, "rating '" + std::string(f[2]) + "' is not a number");
-    if (!to_double(f[3], ts)) return c.bad(r, "timestamp '" + std::string(f[3]) + "' is not a number");
-    c.add(f[0], f[1], rating, static_cast<int64_t>(std::floor(ts)));
+    if (!to_seconds(f[3], false, ts))
+      return c.bad(r, "timestamp '" + std::string(f[3]) + "' is not a time in seconds");
+    c.add(f[0], f[1], rating, ts);
   });
 }
 
@@ -169,11 +175,13 @@ void read_csv_ratings(Collector& c, const std::string& path) {
     int need = std::max({cu, ci, cr, ct});
     if (static_cast<int>(f.size()) <= need)
       return c.bad(r, "expected at least " + std::to_string(need + 1) + " fields");
-    double rating = 0, ts = 0;
+    double rating = 0;
+    int64_t ts = 0;
     if (f[cu].empty() || f[ci].empty()) return c.bad(r, "empty userId or movieId");
     if (!to_double(f[cr], rating)) return c.bad(r, "rating '" + f[cr] + "' is not a number");
-    if (!to_double(f[ct], ts)) return c.bad(r, "timestamp '" + f[ct] + "' is not a number");
-    c.add(f[cu], f[ci], rating, static_cast<int64_t>(std::floor(ts)));
+    if (!to_seconds(f[ct], false, ts))
+      return c.bad(r, "timestamp '" + f[ct] + "' is not a time in seconds");
+    c.add(f[cu], f[ci], rating, ts);
   });
 }
 
@@ -223,11 +231,13 @@ void read_recbole_inter(Collector& c, const std::string& path) {
     int need = std::max({cu, ci, cr, ct});
     if (static_cast<int>(f.size()) <= need)
       return c.bad(r, "expected at least " + std::to_string(need + 1) + " tab-separated fields");
-    double rating = 0, ts = 0;
+    double rating = 0;
+    int64_t ts = 0;
     if (f[cu].empty() || f[ci].empty()) return c.bad(r, "empty user_id or item_id");
     if (!to_double(f[cr], rating)) return c.bad(r, "rating '" + std::string(f[cr]) + "' is not a number");
-    if (!to_double(f[ct], ts)) return c.bad(r, "timestamp '" + std::string(f[ct]) + "' is not a number");
-    c.add(f[cu], f[ci], rating, static_cast<int64_t>(std::floor(ts)));
+    if (!to_seconds(f[ct], false, ts))
+      return c.bad(r, "timestamp '" + std::string(f[ct]) + "' is not a time in seconds");
+    c.add(f[cu], f[ci], rating, ts);
   });
 }
 

@@ -2,8 +2,10 @@
 #include "data/raw_input.h"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -29,6 +31,8 @@ struct LineReader::Impl {
   std::vector<unsigned char> in;
   uint64_t file_bytes = 0;
   bool file_eof = false;
+  size_t block = kBlock;      // raw read size: up to 1 MB, less for a small file
+  size_t out_block = kBlock;  // inflated text per fill (gzip)
 
   ~Impl() {
     if (file) std::fclose(file);
@@ -37,10 +41,10 @@ struct LineReader::Impl {
   }
   // Reads the next raw block into `in` (hashing it); returns its size.
   size_t read_raw() {
-    in.resize(kBlock);
-    size_t n = std::fread(in.data(), 1, kBlock, file);
+    in.resize(block);
+    size_t n = std::fread(in.data(), 1, block, file);
     in.resize(n);
-    if (n < kBlock) file_eof = true;
+    if (n < block) file_eof = true;
     file_bytes += n;
     if (n) EVP_DigestUpdate(sha, in.data(), n);
     return n;
@@ -52,6 +56,13 @@ LineReader::LineReader(const std::string& path) : impl_(std::make_unique<Impl>()
   if (!impl_->file) throw Error::at(path, 0, std::string("cannot open: ") + std::strerror(errno));
   impl_->sha = EVP_MD_CTX_new();
   EVP_DigestInit_ex(impl_->sha, EVP_sha256(), nullptr);
+  struct stat st {};
+  if (::fstat(::fileno(impl_->file), &st) == 0 && S_ISREG(st.st_mode)) {
+    // Buffers sized to the file (a page at least): small files cost no 1 MB buffers.
+    const size_t size = static_cast<size_t>(st.st_size) + 1;
+    impl_->block = std::min(kBlock, (size + 4095) / 4096 * 4096);
+    impl_->out_block = std::min(kBlock, std::max<size_t>(1 << 16, 8 * impl_->block));
+  }
   impl_->read_raw();
   if (std::ferror(impl_->file)) throw Error::at(path, 0, "read error");
   if (impl_->in.size() >= 2 && impl_->in[0] == 0x1f && impl_->in[1] == 0x8b) {
@@ -102,9 +113,9 @@ bool LineReader::fill() {
     return n > 0 || !eof_;
   }
   size_t old = buf_.size();
-  buf_.resize(old + kBlock);
+  buf_.resize(old + m.out_block);
   m.z.next_out = reinterpret_cast<Bytef*>(buf_.data() + old);
-  m.z.avail_out = kBlock;
+  m.z.avail_out = static_cast<uInt>(m.out_block);
   while (m.z.avail_out > 0) {
     if (m.z.avail_in == 0) {
       if (m.file_eof) break;
@@ -129,7 +140,7 @@ bool LineReader::fill() {
       throw Error::at(path_, line_no_ + 1,
                       std::string("corrupt gzip data: ") + (m.z.msg ? m.z.msg : "inflate failed"));
   }
-  size_t produced = kBlock - m.z.avail_out;
+  size_t produced = m.out_block - m.z.avail_out;
   buf_.resize(old + produced);
   text_bytes_ += produced;
   if (produced == 0 && m.z.avail_in == 0 && m.file_eof) {

@@ -1,11 +1,14 @@
 // Reading and writing cora's split format, strictly: exact headers, typed fields, known ids.
 #include "cora/data/split.h"
 
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <sstream>
 
 #include "cora/core/error.h"
 #include "cora/io/files.h"
+#include "data/raw_input.h"
 
 namespace cora::data {
 namespace {
@@ -36,19 +39,12 @@ int64_t parse_int(std::string_view s, const std::string& path, int64_t line, con
   return v;
 }
 
-// Iterates the lines of `text`, stripping a trailing '\r'.
+// Streams the lines of a file (plain or gzip; a trailing '\r' stripped): memory is bounded by
+// the longest line, not the file.
 template <typename F>
-void for_each_line(const std::string& text, F&& f) {
-  size_t start = 0;
-  int64_t line_no = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    size_t end = nl == std::string::npos ? text.size() : nl;
-    std::string_view line(text.data() + start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    f(++line_no, line);
-    start = end + 1;
-  }
+void for_each_line(raw::LineReader& in, F&& f) {
+  std::string_view line;
+  while (in.next(line)) f(in.line_no(), line);
 }
 
 }  // namespace
@@ -66,10 +62,13 @@ void Split::push_row(int64_t u, int64_t i, float y, int64_t ts, uint8_t warm,
 }
 
 Items read_items(const std::string& path) {
-  std::string text = io::read_file(path);
+  raw::LineReader text(path);
   Items items;
   items.title.assign(1, "");
   std::vector<bool> present(1, true);
+  // Ids index embedding tables: they must be dense, and a small file must not ask for gigabytes
+  // (every line holds at least 4 bytes).
+  const int64_t max_id = static_cast<int64_t>(std::filesystem::file_size(path)) / 2 + 1024;
   for_each_line(text, [&](int64_t ln, std::string_view line) {
     if (ln == 1) {
       if (line.substr(0, 9) != "iid\ttitle")
@@ -82,6 +81,9 @@ Items read_items(const std::string& path) {
     if (f.size() < 2) throw Error::at(path, ln, "expected at least 2 tab-separated fields");
     int64_t id = parse_int(f[0], path, ln, "iid");
     if (id <= 0) throw Error::at(path, ln, "iid must be >= 1 (0 is padding), got " + std::to_string(id));
+    if (id > max_id)
+      throw Error::at(path, ln, "iid " + std::to_string(id) + " is far above what a file of this size holds: " +
+                                    "ids must be dense (hint: `cora prepare` numbers items 1..n)");
     if (id >= static_cast<int64_t>(items.title.size())) {
       items.title.resize(id + 1);
       present.resize(id + 1, false);
@@ -90,6 +92,8 @@ Items read_items(const std::string& path) {
     present[id] = true;
     if (f[1].empty())
       throw Error::at(path, ln, "empty title (hint: `cora prepare` writes a placeholder title)");
+    if (f[1].find('\r') != std::string_view::npos)  // found by fuzz_split: lost on a rewrite
+      throw Error::at(path, ln, "title contains a carriage return");
     items.title[id] = std::string(f[1]);
   });
   if (items.title.size() <= 1) throw Error::at(path, 0, "no items");
@@ -97,7 +101,7 @@ Items read_items(const std::string& path) {
 }
 
 Split read_split(const std::string& path, const std::string& name) {
-  std::string text = io::read_file(path);
+  raw::LineReader text(path);
   Split s;
   s.name = name;
   s.hist_offsets.push_back(0);
@@ -170,6 +174,11 @@ Dataset load_dataset(const std::string& dir) {
     }
   }
   if (d.train.size() == 0) throw Error::at(dir + "/train.tsv", 0, "no rows");
+  const int64_t rows = static_cast<int64_t>(d.train.size() + d.valid.size() + d.test.size());
+  if (d.n_users - 1 > 2 * rows + 1024)  // uids index an embedding table, as iids do
+    throw Error::at(dir, 0, "user id " + std::to_string(d.n_users - 1) + " is far above the " +
+                                std::to_string(rows) + " rows: ids must be dense (hint: `cora " +
+                                "prepare` numbers users 1..n)");
   return d;
 }
 
@@ -189,8 +198,12 @@ void write_split(const Split& s, const std::string& path) {
 void write_items(const Items& items, const std::string& path) {
   std::ostringstream out;
   out << "iid\ttitle\n";
-  for (int64_t i = 1; i < items.n_items(); ++i)
+  for (int64_t i = 1; i < items.n_items(); ++i) {
+    if (items.title[i].find_first_of("\t\r\n") != std::string::npos)
+      throw Error::at(path, 0, "title of item " + std::to_string(i) +
+                                   " contains a tab or line break (not writable as TSV)");
     if (!items.title[i].empty()) out << i << '\t' << items.title[i] << '\n';
+  }
   io::write_file_atomic(path, out.str());
 }
 

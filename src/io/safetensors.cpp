@@ -183,9 +183,9 @@ torch::Tensor SafetensorsFile::get(const std::string& name, torch::ScalarType dt
   return t.scalar_type() == dtype ? t : t.to(dtype);
 }
 
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+std::string safetensors_bytes(const std::string& path,
+                              const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<torch::Tensor> cpu;
@@ -210,7 +210,13 @@ void save_safetensors(const std::string& path,
   out += h;
   for (const auto& c : cpu)
     out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-  write_file_atomic(path, out);
+  return out;
+}
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_bytes(path, tensors, metadata));
 }
 
 std::map<std::string, torch::Tensor> load_safetensors(const std::string& path) {

@@ -56,7 +56,11 @@ const Tokenizer::Api& api_instance() {
         tried += (tried.empty() ? "" : ", ") + (c.empty() ? std::string("(none)") : c);
         continue;
       }
+#ifdef CORA_SPM_NO_DEEPBIND  // sanitized build: the module is linked -Bsymbolic instead
+      void* lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
       void* lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
       if (!lib) {
         failure = "cannot load " + c + ": " + ::dlerror();
         return;

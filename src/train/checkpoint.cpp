@@ -40,12 +40,20 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
   for (auto& [k, v] : opt.state()) latest.emplace_back("optim." + k, v);
   meta["epoch"] = std::to_string(p.epoch);
   meta["step"] = std::to_string(p.step);
-  io::save_safetensors(run.ckpt("latest.safetensors"), latest, meta);
+  // One change: all three files are written beside the old ones first, so running out of space
+  // (or a read-only file system) leaves the previous checkpoint whole; progress.json, renamed
+  // last, is the commit point.
+  std::vector<std::pair<std::string, std::string>> files;
+  files.emplace_back(run.ckpt("latest.safetensors"),
+                     io::safetensors_bytes(run.ckpt("latest.safetensors"), latest, meta));
+  latest.clear();
   if (best) {
     meta["epoch"] = std::to_string(p.best_epoch);
-    io::save_safetensors(run.ckpt("best.safetensors"), *best, meta);
+    files.emplace_back(run.ckpt("best.safetensors"),
+                       io::safetensors_bytes(run.ckpt("best.safetensors"), *best, meta));
   }
-  run.write_progress(p);  // commit point
+  files.emplace_back(run.ckpt("progress.json"), RunDir::progress_json(p));
+  io::write_files_atomic(files);
 }
 
 Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const Progress& p) {
@@ -74,6 +82,14 @@ Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const P
     best.emplace_back(n, it->second.to(t.device()));
   }
   return best;
+}
+
+void finish_checkpoint(const RunDir& run) {
+  if (run.writer() &&
+      io::finish_files_atomic({run.ckpt("latest.safetensors"), run.ckpt("best.safetensors"),
+                               run.ckpt("progress.json")}))
+    spdlog::warn("{}: completed a checkpoint that an interrupted process had written but not "
+                 "yet renamed into place", run.path());
 }
 
 Named resume(const RunDir& run, const Named& params, Adam& opt, Progress& p,

@@ -194,6 +194,7 @@ EngineResult Engine::run(bool resume) {
   bool resumed = false;
   if (resume)
     dist::on_main([&] {
+      finish_checkpoint(run_);
       if (run_.read_progress()) best = train::resume(run_, params_, opt_, prog, o_.metric_name);
       resumed = prog.step > 0 || prog.epoch >= 0;
     });

@@ -12,7 +12,9 @@ namespace cora::train {
 using json = nlohmann::json;
 
 RunDir::RunDir(std::string path, bool writer) : path_(std::move(path)), writer_(writer) {
-  if (writer_) io::make_dirs(path_ + "/ckpt");
+  if (!writer_) return;
+  io::make_dirs(path_ + "/ckpt");
+  io::check_writable(path_ + "/ckpt");
 }
 
 void RunDir::write_config(const config::Config& c) const {
@@ -50,12 +52,16 @@ void RunDir::truncate_metrics_after(int64_t epoch) const {
 
 void RunDir::write_progress(const Progress& p) const {
   if (!writer_) return;
+  io::write_file_atomic(ckpt("progress.json"), progress_json(p));
+}
+
+std::string RunDir::progress_json(const Progress& p) {
   json j = {{"epoch", p.epoch},           {"step", p.step},
             {"best_epoch", p.best_epoch}, {"best_step", p.best_step},
             {"best_metric", p.best_metric}, {"bad_epochs", p.bad_epochs},
             {"elapsed_s", p.elapsed_s},   {"done", p.done},
             {"epoch_step", p.epoch_step}, {"epoch_loss", p.epoch_loss}};
-  io::write_file_atomic(ckpt("progress.json"), j.dump(2) + "\n");
+  return j.dump(2) + "\n";
 }
 
 std::optional<Progress> RunDir::read_progress() const {

@@ -47,6 +47,12 @@ TEST(Config, InvalidJsonNamesLine) {
   EXPECT_EQ(msg.rfind("bad.json:3:", 0), 0u) << msg;
 }
 
+TEST(Config, NumberTooLargeIsAConfigError) {  // found by fuzz_config: escaped as a json error
+  auto msg = error_of([] { parse(R"({"method": "mf", "seed": 7e999})", "big.json"); });
+  EXPECT_EQ(msg.rfind("big.json", 0), 0u) << msg;
+  EXPECT_NE(msg.find("invalid JSON"), std::string::npos) << msg;
+}
+
 TEST(Config, OverridesApplyWithTypes) {
   Config c = parse(kMinimal, "x.json", {"train.seed=7", "train.lr=0.5", "data.dir=/other",
                                          "llm.random_init=true"});

@@ -414,6 +414,9 @@ TEST(Prepare, BadInputIsReportedWithFileAndLine) {
   EXPECT_NE(e.find("Books.json:11: missing field 'overall'"), std::string::npos) << e;
   e = with_line("{\"reviewerID\": \"9\", \"asin\": \"100\", \"overall\": \"five\", \"unixReviewTime\": 1}\n");
   EXPECT_NE(e.find("'overall' is not a number"), std::string::npos) << e;
+  // Found by fuzz_prepare_*: a time beyond int64 was converted (undefined behaviour).
+  e = with_line("{\"reviewerID\": \"9\", \"asin\": \"100\", \"overall\": 5, \"unixReviewTime\": 9e76}\n");
+  EXPECT_NE(e.find("Books.json:11: field 'unixReviewTime' is not a time in seconds"), std::string::npos) << e;
   e = with_line("{\"reviewerID\": 'x', \"asin\": \"100\"}\n");
   EXPECT_NE(e.find("invalid JSON"), std::string::npos) << e;
   EXPECT_EQ(slurp(t.file("out/keep.txt")), "old");

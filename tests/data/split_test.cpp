@@ -77,6 +77,29 @@ TEST(Split, ItemsErrors) {
             std::string::npos);
   EXPECT_NE(error_of([&] { load_dataset(t.file("nope")); }).find("split directory does not exist"),
             std::string::npos);
+  // Found by fuzz_split: one line asked for a 4-billion-entry title table.
+  write_text(t.file("items.tsv"), "iid\ttitle\n4000000000\tA\n");
+  EXPECT_NE(error_of([&] { read_items(t.file("items.tsv")); }).find("items.tsv:2: iid 4000000000 is far above"),
+            std::string::npos);
+}
+
+TEST(Split, TitlesSurviveARewrite) {  // found by fuzz_split: a '\r' inside a title was lost
+  TempDir t;
+  write_text(t.file("items.tsv"), "iid\ttitle\n1\tA\r\tB\n");
+  EXPECT_NE(error_of([&] { read_items(t.file("items.tsv")); }).find("items.tsv:2: title contains a carriage return"),
+            std::string::npos);
+  Items items;
+  items.title = {"", "tab\there"};
+  EXPECT_NE(error_of([&] { write_items(items, t.file("out.tsv")); }).find("contains a tab"),
+            std::string::npos);
+}
+
+TEST(Split, SparseUserIdsAreAnError) {
+  TempDir t;
+  cora::testing::write_planted_split(t.path());
+  write_text(t.file("test.tsv"), kHeader + "900000000\t1\t1\t5\t1\t\n");
+  auto msg = error_of([&] { load_dataset(t.path()); });
+  EXPECT_NE(msg.find("user id 900000000 is far above"), std::string::npos) << msg;
 }
 
 }  // namespace

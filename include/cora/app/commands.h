@@ -25,10 +25,11 @@ struct EvalArgs {
 int eval(const EvalArgs& a);
 
 struct BenchArgs {
-  std::string what;  ///< cf | llm | train | eval | prepare
+  std::string what;  ///< cf | llm | train | eval | prepare | metrics | split
   std::string config;
   std::vector<std::string> overrides;
   int64_t megabytes = 200;  ///< prepare: size of the generated review file
+  int64_t rows = 1000000;   ///< metrics / split: generated rows
 };
 int bench(const BenchArgs& a);
 /// `cora bench prepare`: generated Amazon-2018 reviews, plain and gzip; MB/s and lines/s.

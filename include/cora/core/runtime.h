@@ -33,6 +33,9 @@ std::string error_message(const std::exception& e);
 /// Seconds since an arbitrary steady epoch.
 double now_seconds();
 
+/// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib();
+
 /// From now on SIGTERM and SIGINT ask the running job to stop at the next step boundary instead
 /// of killing it (a second signal kills as usual). The training engine checks stop_requested().
 void install_stop_signals();

@@ -57,6 +57,12 @@ void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+/// The bytes save_safetensors writes (for several files written as one change); `path` names
+/// errors only.
+std::string safetensors_bytes(const std::string& path,
+                              const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+
 /// Reads every tensor as an owned CPU tensor in its stored dtype.
 std::map<std::string, torch::Tensor> load_safetensors(const std::string& path);
 

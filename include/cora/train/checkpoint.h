@@ -28,6 +28,10 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
 /// returns the best tensors from ckpt/best.safetensors (empty when the run keeps none).
 Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const Progress& p);
 
+/// Completes a checkpoint that a killed process wrote whole but had not finished renaming into
+/// place (io::finish_files_atomic); removes the pieces of one that was not whole.
+void finish_checkpoint(const RunDir& run);
+
 /// Resumes from `run`'s checkpoint: fills `p`, restores params and optimizer, drops
 /// metrics.jsonl records past the checkpoint, logs; returns the best tensors.
 Named resume(const RunDir& run, const Named& params, Adam& opt, Progress& p,

@@ -52,6 +52,8 @@ class RunDir {
   void truncate_metrics_after(int64_t epoch) const;
 
   void write_progress(const Progress& p) const;
+  /// progress.json's text (save_checkpoint writes it together with the weights).
+  static std::string progress_json(const Progress& p);
   std::optional<Progress> read_progress() const;
 
   /// metrics.json: {"valid", "test", "best_step", "best_epoch", "selection_metric", ...}.
