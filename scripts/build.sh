@@ -13,4 +13,4 @@ fi
 # CORA_TARGETS="cora" builds the CLI alone (the demo); default: everything, tests included.
 targets=()
 for t in ${CORA_TARGETS:-}; do targets+=(--target "$t"); done
-cmake --build "$build" -j "$(nproc)" "${targets[@]}"
+cmake --build "$build" -j "${CORA_JOBS:-$(nproc)}" "${targets[@]}"

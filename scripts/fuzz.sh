@@ -6,6 +6,7 @@
 # script exits 1.
 #   bash scripts/fuzz.sh [seconds per target, default 30] [target ...]
 #   bash scripts/fuzz.sh 600 fuzz_config      # one target for 10 minutes
+#   CORA_FUZZ_RUNS=1000000 bash scripts/fuzz.sh 900   # each target to 10^6 executions (15 min cap)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CORA_FUZZ_DIR:-$root/build-fuzz}
@@ -22,6 +23,10 @@ if [ ${#targets[@]} -eq 0 ]; then
   for d in "$root"/tests/fuzz/corpus/*/; do targets+=("$(basename "$d")"); done
 fi
 mkdir -p "$build/findings"
+runs_arg=()
+[ -n "${CORA_FUZZ_RUNS:-}" ] && runs_arg=(-runs="$CORA_FUZZ_RUNS")
+scratch=${TMPDIR:-/dev/shm}
+[ -w "$scratch" ] || scratch=/tmp
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=0
@@ -32,11 +37,13 @@ for t in "${targets[@]}"; do
   cp -n "$root/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null || true
   log="$build/$t.log"
   rc=0
-  TMPDIR=${TMPDIR:-/dev/shm} "$build/$t" "$corpus" -max_total_time="$seconds" -timeout=10 \
+  TMPDIR=$scratch "$build/$t" "$corpus" -max_total_time="$seconds" "${runs_arg[@]}" -timeout=10 \
     -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     -artifact_prefix="$build/findings/$t-" >"$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  [ -n "$secs" ] || secs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 |
+    awk -v r="${runs:-0}" '$1 > 0 { printf "%.0f", r / $1 }')
   printf '%-28s %12s %8s %10s\n' "$t" "${runs:-?}" "${secs:-?}" "$(ls "$corpus" | wc -l)"
   if [ "$rc" -ne 0 ]; then
     failed=1
@@ -44,5 +51,5 @@ for t in "${targets[@]}"; do
     grep -E "ERROR|runtime error|SUMMARY|terminate|what\(\)" "$log" | head -20 >&2 || true
   fi
 done
-rm -f /dev/shm/cora-fuzz-* 2>/dev/null || true
+rm -f "$scratch"/cora-fuzz-* 2>/dev/null || true
 exit $failed

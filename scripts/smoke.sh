@@ -40,6 +40,6 @@ for r in rows:
         assert r["p_auc"] != "", r  # paired t-test against the reference over 2 seeds
 html = open(f"{d}/report.html").read()
 ET.fromstring(html.split("\n", 1)[1])  # well-formed XHTML (after the doctype line)
-assert html.count("<svg") == 12 and all(n in html for n in names)
+assert html.count("<svg") == 14 and all(n in html for n in names)  # 2 per method + 2 bar charts
 print("smoke: tiny table (6 methods x 2 seeds) and report: OK")
 PY

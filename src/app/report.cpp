@@ -101,6 +101,72 @@ std::string chart(const std::string& title, const std::vector<Series>& series) {
   return o.str();
 }
 
+// One bar per method: the test mean over seeds from 0.5 (chance) up, a whisker of ± one sample
+// std when there are several seeds, the paper's number as a hollow diamond.
+struct Bar {
+  std::string label;
+  double mean = NAN, std = NAN, paper = NAN;
+  int seeds = 0;
+};
+
+std::string bar_chart(const std::string& title, const std::vector<Bar>& bars) {
+  const double H = 270, L = 56, R = 90, T = 40, B = 86, slot = 64;
+  const double W = L + R + slot * std::max<size_t>(bars.size(), 1);
+  double y0 = 0.5, y1 = 0.5;
+  for (const auto& b : bars)
+    for (double v : {b.mean + (std::isfinite(b.std) ? b.std : 0.0), b.mean, b.paper})
+      if (std::isfinite(v)) y0 = std::min(y0, v), y1 = std::max(y1, v);
+  y1 += (y1 - y0) * 0.08 + 1e-3;
+  auto py = [&](double y) { return T + (1 - (y - y0) / (y1 - y0)) * (H - T - B); };
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\" aria-label=\"" << esc(title) << "\">";
+  o << "<rect x=\"0\" y=\"0\" width=\"" << W << "\" height=\"" << H << "\" fill=\"#ffffff\"/>";
+  o << "<text x=\"" << L << "\" y=\"18\" font-size=\"13\" font-family=\"sans-serif\">" << esc(title) << "</text>";
+  o << "<g font-size=\"10\" font-family=\"sans-serif\" fill=\"#333333\">";
+  for (int k = 0; k <= 4; ++k) {
+    double yv = y0 + (y1 - y0) * k / 4;
+    o << "<line x1=\"" << L << "\" y1=\"" << num(py(yv), 1) << "\" x2=\"" << W - R << "\" y2=\""
+      << num(py(yv), 1) << "\" stroke=\"#eeeeee\"/><text x=\"" << L - 4 << "\" y=\"" << num(py(yv) + 3, 1)
+      << "\" text-anchor=\"end\">" << num(yv) << "</text>";
+  }
+  o << "</g><line x1=\"" << L << "\" y1=\"" << num(py(y0), 1) << "\" x2=\"" << W - R << "\" y2=\""
+    << num(py(y0), 1) << "\" stroke=\"#888888\"/>";
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const Bar& b = bars[i];
+    const double cx = L + slot * (i + 0.5);
+    if (std::isfinite(b.mean)) {
+      o << "<rect x=\"" << num(cx - slot * 0.3, 1) << "\" y=\"" << num(py(b.mean), 1) << "\" width=\""
+        << num(slot * 0.6, 1) << "\" height=\"" << num(py(y0) - py(b.mean), 1)
+        << "\" fill=\"#1f77b4\"><title>" << esc(b.label) << ": " << num(b.mean, 4)
+        << (b.seeds > 1 && std::isfinite(b.std) ? " ± " + num(b.std, 4) : std::string()) << " ("
+        << b.seeds << " seed" << (b.seeds == 1 ? "" : "s") << ")</title></rect>";
+      if (b.seeds > 1 && std::isfinite(b.std) && b.std > 0) {
+        const double lo = py(b.mean - b.std), hi = py(b.mean + b.std);
+        o << "<g stroke=\"#222222\" stroke-width=\"1.2\"><line x1=\"" << num(cx, 1) << "\" y1=\"" << num(lo, 1)
+          << "\" x2=\"" << num(cx, 1) << "\" y2=\"" << num(hi, 1) << "\"/><line x1=\"" << num(cx - 6, 1)
+          << "\" y1=\"" << num(lo, 1) << "\" x2=\"" << num(cx + 6, 1) << "\" y2=\"" << num(lo, 1)
+          << "\"/><line x1=\"" << num(cx - 6, 1) << "\" y1=\"" << num(hi, 1) << "\" x2=\"" << num(cx + 6, 1)
+          << "\" y2=\"" << num(hi, 1) << "\"/></g>";
+      }
+    }
+    if (std::isfinite(b.paper)) {
+      const double y = py(b.paper);
+      o << "<polygon points=\"" << num(cx, 1) << "," << num(y - 6, 1) << " " << num(cx + 6, 1) << ","
+        << num(y, 1) << " " << num(cx, 1) << "," << num(y + 6, 1) << " " << num(cx - 6, 1) << ","
+        << num(y, 1) << "\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.8\"><title>paper: "
+        << num(b.paper, 4) << "</title></polygon>";
+    }
+    o << "<text transform=\"translate(" << num(cx + 3, 1) << "," << num(H - B + 10, 1)
+      << ") rotate(35)\" font-size=\"10\" font-family=\"sans-serif\" fill=\"#333333\">" << esc(b.label)
+      << "</text>";
+  }
+  o << "<text x=\"" << L << "\" y=\"32\" font-size=\"10\" font-family=\"sans-serif\">"
+    << "<tspan fill=\"#1f77b4\">bar: mean ± std over seeds</tspan> <tspan fill=\"#d62728\">◇ paper</tspan></text>";
+  o << "</svg>";
+  return o.str();
+}
+
 }  // namespace
 
 std::string render_report(const std::string& dir) {
@@ -157,6 +223,19 @@ std::string render_report(const std::string& dir) {
   }
   o << "</table>\n";
   if (!paper.empty()) o << "<p>" << esc(paper) << "</p>\n";
+  // Test AUC and UAUC per method: bars over seeds, the paper's numbers as markers.
+  {
+    auto val = [](const std::string& v) { return v.empty() ? NAN : std::stod(v); };
+    std::vector<Bar> auc, uauc;
+    for (size_t r = 1; r < rows.size(); ++r) {
+      const auto& f = rows[r];
+      const int seeds = f[1].empty() ? 0 : std::stoi(f[1]);
+      auc.push_back({f[0], val(f[3]), val(f[4]), val(f[7]), seeds});
+      uauc.push_back({f[0], val(f[5]), val(f[6]), val(f[8]), seeds});
+    }
+    o << "<h2>Test AUC and UAUC per method</h2>\n<div class=\"charts\">" << bar_chart("test AUC", auc)
+      << bar_chart("test UAUC", uauc) << "</div>\n";
+  }
   // Charts per method, from runs/<slug>/seed*/metrics.jsonl.
   o << "<h2>Training loss and validation AUC per method</h2>\n<div class=\"charts\">\n";
   for (size_t r = 1; r < rows.size(); ++r) {

@@ -78,8 +78,18 @@ TEST(Report, WellFormedWithEveryMethodAndItsCharts) {
   size_t svgs = 0, lines = 0;
   for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
   for (size_t p = html.find("<polyline"); p != std::string::npos; p = html.find("<polyline", p + 1)) ++lines;
-  EXPECT_EQ(svgs, 6u);
+  EXPECT_EQ(svgs, 8u);  // + the test AUC and UAUC bar charts
   EXPECT_EQ(lines, 4u);
+  // Bars for the two methods that ran (none for the one that did not), paper markers for both.
+  size_t bars = 0, diamonds = 0;
+  for (size_t p = html.find("<rect x=\"", html.find("test AUC\"")); p != std::string::npos && p < html.find("test UAUC\"");
+       p = html.find("<rect x=\"", p + 1))
+    bars += html.compare(p, 13, "<rect x=\"0\" y") != 0;
+  for (size_t p = html.find("<polygon"); p != std::string::npos; p = html.find("<polygon", p + 1)) ++diamonds;
+  EXPECT_EQ(bars, 2u);
+  EXPECT_EQ(diamonds, 4u);
+  EXPECT_NE(html.find("<title>MF: 0.6500 (1 seed)</title>"), std::string::npos);
+  EXPECT_NE(html.find("<title>paper: 0.7361</title>"), std::string::npos);
   EXPECT_NE(html.find("CoRA-MF: validation AUC"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/1999/xhtml"));
