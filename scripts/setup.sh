@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache pkg-config libtorch-dev libopenblas0-openmp
       libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev libssl-dev
-      wordnet-base python3 libgloo-dev python3-torch "$@")
+      wordnet-base python3 libgloo-dev python3-torch libpcre2-dev libutf8proc-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -79,7 +79,7 @@ std::vector<Subcommand> table() {
          auto a = std::make_shared<GenerateArgs>();
          s->add_option("--model", a->model, "checkpoint directory")->required()->check(CLI::ExistingDirectory);
          s->add_option("--ids", a->ids, "prompt token ids, comma-separated");
-         s->add_option("--prompt", a->prompt, "prompt text (needs tokenizer.model)");
+         s->add_option("--prompt", a->prompt, "prompt text (the directory's tokenizer.model or tokenizer.json)");
          s->add_option("--max-new-tokens", a->max_new_tokens, "tokens to generate");
          s->add_flag("--stop-at-eos", a->stop_at_eos, "stop after the eos token");
          s->add_option("--device", a->device, "cpu | cuda | auto");
@@ -88,6 +88,15 @@ std::vector<Subcommand> table() {
          s->add_option("--logits", a->logits, "also write every prompt position's logits (fp32) to this safetensors file");
          s->add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
          return [a] { return generate(*a); };
+       }},
+      {"tokenize", "a tokenizer's ids for each line of text (tokenizer.model or tokenizer.json)",
+       [](CLI::App* s) {
+         auto a = std::make_shared<TokenizeArgs>();
+         s->add_option("--tokenizer", a->tokenizer, "tokenizer.model, tokenizer.json, or a checkpoint directory")
+             ->required()->check(CLI::ExistingPath);
+         s->add_option("--input", a->input, "text file, one input per line (default: standard input)");
+         s->add_flag("--decode", a->decode, "append each line's ids decoded back, after a tab");
+         return [a] { return tokenize(*a); };
        }},
       {"bench", "benchmarks; prints one JSON object per measurement",
        [](CLI::App* s) {

@@ -37,8 +37,8 @@ int generate(const GenerateArgs& a) {
                                          : torch::kFloat32;
   llm::Llama m = llm::load_llama(a.model, {.dtype = dtype, .device = device});
   if (!a.prompt.empty()) {
-    text::Tokenizer tok(a.model + "/tokenizer.model");
-    prompt.push_back(tok.bos_id() >= 0 ? tok.bos_id() : m->config().bos_token_id);
+    text::Tokenizer tok(text::Tokenizer::file_in(a.model));
+    if (tok.add_bos()) prompt.push_back(tok.bos_id() >= 0 ? tok.bos_id() : m->config().bos_token_id);
     for (int32_t id : tok.encode(a.prompt)) prompt.push_back(id);
   }
   for (int64_t id : prompt)

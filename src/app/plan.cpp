@@ -34,9 +34,9 @@ constexpr double kActD = 16, kActI = 7, kActAttn = 0.25;
 constexpr double kOverheadCpuMiB = 210, kOverheadCudaMiB = 600;
 
 int64_t out_dim(llm::Proj p, const llm::LlamaConfig& c) {
-  const int64_t dh = c.hidden_size / c.num_attention_heads;
+  const int64_t dh = c.head_dim();
   switch (p) {
-    case llm::Proj::q: return c.num_attention_heads * dh;
+    case llm::Proj::q: return c.q_width();
     case llm::Proj::k:
     case llm::Proj::v: return c.num_key_value_heads * dh;
     case llm::Proj::gate:
@@ -45,7 +45,7 @@ int64_t out_dim(llm::Proj p, const llm::LlamaConfig& c) {
   }
 }
 int64_t in_dim(llm::Proj p, const llm::LlamaConfig& c) {
-  if (p == llm::Proj::o) return c.num_attention_heads * (c.hidden_size / c.num_attention_heads);
+  if (p == llm::Proj::o) return c.q_width();
   if (p == llm::Proj::down) return c.intermediate_size;
   return c.hidden_size;
 }
@@ -53,8 +53,10 @@ int64_t in_dim(llm::Proj p, const llm::LlamaConfig& c) {
 }  // namespace
 
 int64_t llm_parameters(const llm::LlamaConfig& c) {
-  const int64_t D = c.hidden_size, I = c.intermediate_size, dh = D / c.num_attention_heads;
-  const int64_t attn = D * (c.num_attention_heads * dh) * 2 + D * (c.num_key_value_heads * dh) * 2;
+  const int64_t D = c.hidden_size, I = c.intermediate_size, dh = c.head_dim(), Dq = c.q_width(),
+                Dkv = c.num_key_value_heads * dh;
+  const int64_t attn = D * Dq * 2 + D * Dkv * 2 + (c.qkv_bias ? Dq + 2 * Dkv : 0) + (c.o_bias ? D : 0) +
+                       (c.qk_norm ? 2 * dh : 0);
   const int64_t layer = attn + 3 * D * I + 2 * D;
   return c.vocab_size * D * (c.tie_word_embeddings ? 1 : 2) + c.num_hidden_layers * layer + D;
 }

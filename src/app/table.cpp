@@ -344,9 +344,10 @@ int table(const TableArgs& a) {
       for (const auto& key : inputs) {
         if (produced(key)) continue;
         if (key == "llm.dir" &&
-            (!io::exists(c.llm.dir + "/config.json") || !io::exists(c.llm.dir + "/tokenizer.model")))
+            (!io::exists(c.llm.dir + "/config.json") ||
+             (!io::exists(c.llm.dir + "/tokenizer.model") && !io::exists(c.llm.dir + "/tokenizer.json"))))
           problems.push_back(row.name + ": llm.dir " + c.llm.dir +
-                             " needs config.json and tokenizer.model (a Hugging Face checkpoint)");
+                             " needs config.json and tokenizer.model or tokenizer.json (a Hugging Face checkpoint)");
         if (key == "cf.run" && !io::exists(c.cf.run + "/metrics.json"))
           problems.push_back(row.name + ": cf.run " + (c.cf.run.empty() ? "(unset)" : c.cf.run) +
                              " is not a finished CF run (or name a CF row in \"runs\")");

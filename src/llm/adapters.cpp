@@ -12,7 +12,7 @@ namespace {
 constexpr int kProjCount = 7;
 
 int64_t in_width(const LlamaConfig& c, Proj p) {
-  return p == Proj::down ? c.intermediate_size : c.hidden_size;
+  return p == Proj::down ? c.intermediate_size : p == Proj::o ? c.q_width() : c.hidden_size;
 }
 int64_t out_width(const LlamaConfig& c, Proj p) {
   switch (p) {
@@ -20,6 +20,7 @@ int64_t out_width(const LlamaConfig& c, Proj p) {
     case Proj::v: return c.num_key_value_heads * c.head_dim();
     case Proj::gate:
     case Proj::up: return c.intermediate_size;
+    case Proj::q: return c.q_width();
     default: return c.hidden_size;
   }
 }
@@ -65,9 +66,10 @@ PerSampleLowRankImpl::PerSampleLowRankImpl(const LlamaConfig& c, LowRankOptions 
     : opt_(std::move(o)), targets_(opt_.targets.begin(), opt_.targets.end()) {
   for (Proj p : targets_)
     if (in_width(c, p) != c.hidden_size)
-      throw Error::key("cora.targets", std::string(proj_name(p)) +
-                                           " reads the intermediate width, but W_c is "
-                                           "d_model × r (hint: target q, k, v, o, gate, up)");
+      throw Error::key("cora.targets", std::string(proj_name(p)) + " reads a width of " +
+                                           std::to_string(in_width(c, p)) + ", but W_c is d_model (" +
+                                           std::to_string(c.hidden_size) + ") × r (hint: target " +
+                                           (p == Proj::o ? "q, k, v, gate, up" : "q, k, v, o, gate, up") + ")");
   b_.assign(c.num_hidden_layers, std::vector<torch::Tensor>(kProjCount));
   for (int64_t l = 0; l < c.num_hidden_layers; ++l)
     for (Proj p : targets_)

@@ -31,15 +31,21 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 }
 
 namespace {
-nn::Linear linear(int64_t in, int64_t out) { return nn::Linear(nn::LinearOptions(in, out).bias(false)); }
+nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
+  return nn::Linear(nn::LinearOptions(in, out).bias(bias));
+}
 }  // namespace
 
 AttentionImpl::AttentionImpl(const LlamaConfig& c) {
-  const int64_t D = c.hidden_size, Dkv = c.num_key_value_heads * c.head_dim();
-  q_proj = register_module("q_proj", linear(D, D));
-  k_proj = register_module("k_proj", linear(D, Dkv));
-  v_proj = register_module("v_proj", linear(D, Dkv));
-  o_proj = register_module("o_proj", linear(D, D));
+  const int64_t D = c.hidden_size, Dq = c.q_width(), Dkv = c.num_key_value_heads * c.head_dim();
+  q_proj = register_module("q_proj", linear(D, Dq, c.qkv_bias));
+  k_proj = register_module("k_proj", linear(D, Dkv, c.qkv_bias));
+  v_proj = register_module("v_proj", linear(D, Dkv, c.qkv_bias));
+  o_proj = register_module("o_proj", linear(Dq, D, c.o_bias));
+  if (c.qk_norm) {
+    q_norm = register_module("q_norm", RMSNorm(c.head_dim(), c.rms_norm_eps));
+    k_norm = register_module("k_norm", RMSNorm(c.head_dim(), c.rms_norm_eps));
+  }
 }
 
 MlpImpl::MlpImpl(const LlamaConfig& c) {
@@ -90,9 +96,37 @@ void LlamaImpl::freeze() {
   for (auto& p : parameters()) p.set_requires_grad(false);
 }
 
+torch::Tensor rope_inv_freq(const LlamaConfig& c, int64_t seq_len) {
+  const int64_t Dh = c.head_dim();
+  double theta = c.rope_theta;
+  if (c.rope_type == "dynamic" && seq_len > c.rope_original_max_positions) {  // NTK-aware base
+    const double f = c.rope_factor, ratio = static_cast<double>(seq_len) / c.rope_original_max_positions;
+    theta *= std::pow(f * ratio - (f - 1), static_cast<double>(Dh) / (Dh - 2));
+  }
+  auto inv = 1.0 / torch::pow(theta, torch::arange(0, Dh, 2, torch::kFloat64) / Dh);  // [Dh/2]
+  if (c.rope_type == "linear") return inv / c.rope_factor;
+  if (c.rope_type == "llama3") {
+    const double old_len = static_cast<double>(c.rope_original_max_positions);
+    const double low_wavelen = old_len / c.rope_low_freq_factor, high_wavelen = old_len / c.rope_high_freq_factor;
+    auto wavelen = 2 * M_PI / inv;
+    auto scaled = torch::where(wavelen > low_wavelen, inv / c.rope_factor, inv);
+    auto smooth = (old_len / wavelen - c.rope_low_freq_factor) /
+                  (c.rope_high_freq_factor - c.rope_low_freq_factor);
+    auto smoothed = (1 - smooth) * scaled / c.rope_factor + smooth * scaled;
+    auto medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen);
+    return torch::where(medium, smoothed, scaled);
+  }
+  return inv;
+}
+
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta) {
   const int64_t Dh = x.size(-1);
-  auto inv_freq = 1.0 / torch::pow(theta, torch::arange(0, Dh, 2, torch::kFloat64) / Dh);  // [Dh/2]
+  return apply_rope_freq(x, positions, 1.0 / torch::pow(theta, torch::arange(0, Dh, 2, torch::kFloat64) / Dh));
+}
+
+torch::Tensor apply_rope_freq(const torch::Tensor& x, const torch::Tensor& positions,
+                              const torch::Tensor& inv_freq) {
+  const int64_t Dh = x.size(-1);
   auto freqs = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq.to(x.device());   // [B, T, Dh/2]
   auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                               // [B, 1, T, Dh]
   auto cos = emb.cos().to(x.scalar_type()), sin = emb.sin().to(x.scalar_type());
@@ -125,7 +159,7 @@ std::vector<torch::Tensor> LlamaImpl::project(int64_t layer, std::span<const Pro
   // The choke point: frozen W0·x for every projection, then the adapter's deltas.
   std::vector<torch::Tensor> outs;
   outs.reserve(projs.size());
-  for (const auto& w : weights) outs.push_back(torch::nn::functional::linear(x, w->weight));
+  for (const auto& w : weights) outs.push_back(torch::nn::functional::linear(x, w->weight, w->bias));
   if (adapter) adapter->add_deltas(layer, projs, x, adapter_input, outs);
   return outs;
 }
@@ -252,11 +286,15 @@ torch::Tensor LlamaImpl::layer_forward(int64_t l, const torch::Tensor& x_in,
   auto h = layer.input_layernorm(x);                                                    // [B, T, D]
   std::array<nn::Linear, 3> qkv_w{at.q_proj, at.k_proj, at.v_proj};
   auto qkv = project(l, kQkv, qkv_w, h, adapter, ai);
-  auto q = qkv[0].view({B, T, H, Dh}).transpose(1, 2);                                  // [B, H, T, Dh]
-  auto k = qkv[1].view({B, T, Hkv, Dh}).transpose(1, 2);                                // [B, Hkv, T, Dh]
+  auto q = qkv[0].view({B, T, H, Dh}), k = qkv[1].view({B, T, Hkv, Dh});
+  if (cfg_.qk_norm) q = at.q_norm(q), k = at.k_norm(k);  // Qwen3: per head, before RoPE
+  q = q.transpose(1, 2);                                                                // [B, H, T, Dh]
+  k = k.transpose(1, 2);                                                                // [B, Hkv, T, Dh]
   auto v = qkv[2].view({B, T, Hkv, Dh}).transpose(1, 2);
-  q = apply_rope(q, positions, cfg_.rope_theta);
-  k = apply_rope(k, positions, cfg_.rope_theta);
+  // Dynamic NTK scaling depends on the longest position HF would see: the padded length.
+  const auto inv_freq = rope_inv_freq(cfg_, T);
+  q = apply_rope_freq(q, positions, inv_freq);
+  k = apply_rope_freq(k, positions, inv_freq);
   if (rep > 1) {  // GQA: query head j reads key/value head j / rep
     k = k.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});
     v = v.unsqueeze(2).expand({B, Hkv, rep, T, Dh}).reshape({B, H, T, Dh});

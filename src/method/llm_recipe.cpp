@@ -46,9 +46,12 @@ Setup build(const config::Config& c) {
   if (!io::exists(c.llm.dir))
     throw Error::key("llm.dir", c.llm.dir + " does not exist (hint: a Hugging Face checkpoint "
                                             "directory such as Vicuna-7B, or `cora pretrain`'s output)");
-  const std::string tok_path = c.llm.dir + "/tokenizer.model";
-  if (!io::exists(tok_path))
-    throw Error::key("llm.dir", tok_path + " does not exist (the LLM methods tokenize prompts)");
+  std::string tok_path;
+  try {
+    tok_path = text::Tokenizer::file_in(c.llm.dir);  // tokenizer.model, else tokenizer.json
+  } catch (const Error& e) {
+    throw Error::key("llm.dir", std::string(e.what()) + " (the LLM methods tokenize prompts)");
+  }
   s.tok = std::make_unique<text::Tokenizer>(tok_path);
   cf::CfModel cf;
   if (!c.cf.run.empty()) {
@@ -114,8 +117,8 @@ class LlmTrainable : public train::Trainable {
  public:
   LlmTrainable(Setup& s, const data::Split& valid, const config::TrainConfig& t)
       : s_(s), valid_(valid), t_(t),
-        tok_train_(tokenize_split(s.data.train, s.data.items, *s.tok, s.prompt, s.tok->bos_id())),
-        tok_valid_(tokenize_split(valid, s.data.items, *s.tok, s.prompt, s.tok->bos_id())),
+        tok_train_(tokenize_split(s.data.train, s.data.items, *s.tok, s.prompt, bos_of(*s.tok))),
+        tok_valid_(tokenize_split(valid, s.data.items, *s.tok, s.prompt, bos_of(*s.tok))),
         rows_train_(cf::make_rows(s.data.train, s.hist_len)),
         rows_valid_(cf::make_rows(valid, s.hist_len)) {}
   train::Named parameters() override { return s_.method->trainable(); }
@@ -142,7 +145,7 @@ class LlmTrainable : public train::Trainable {
 };
 
 std::vector<float> score_split(Setup& s, const data::Split& split, int64_t batch) {
-  auto tk = tokenize_split(split, s.data.items, *s.tok, s.prompt, s.tok->bos_id());
+  auto tk = tokenize_split(split, s.data.items, *s.tok, s.prompt, bos_of(*s.tok));
   return predict(*s.method, tk, cf::make_rows(split, s.hist_len), batch, s.device, split.name.c_str());
 }
 

@@ -1,6 +1,8 @@
 // Prompt rendering (reference conventions) and split tokenization.
 #include "cora/method/prompt.h"
 
+#include <algorithm>
+
 #include "cora/core/error.h"
 #include "cora/text/tokenizer.h"
 
@@ -50,9 +52,11 @@ TokenizedSplit tokenize_split(const data::Split& split, const data::Items& items
   t.offsets.push_back(0);
   const bool slots = o.templ.find(kUserSlot) != std::string::npos ||
                      o.templ.find(kItemSlot) != std::string::npos;
+  // A slot's id is never looked up (its embedding is replaced): unk, else pad, else 0.
+  const int32_t slot_id = tok.unk_id() >= 0 ? tok.unk_id() : std::max(tok.pad_id(), 0);
   for (size_t r = 0; r < split.size(); ++r) {
     const int64_t start = static_cast<int64_t>(t.ids.size());
-    t.ids.push_back(bos);
+    if (bos >= 0) t.ids.push_back(bos);
     std::string text = render_prompt(items, split.history(r), split.iid[r], o);
     if (!slots) {
       for (int32_t id : tok.encode(text)) t.ids.push_back(id);
@@ -67,7 +71,7 @@ TokenizedSplit tokenize_split(const data::Split& split, const data::Items& items
           for (int32_t id : tok.encode(seg)) t.ids.push_back(id);
         if (next == std::string::npos) break;
         (next == u ? upos : ipos) = static_cast<int64_t>(t.ids.size()) - start;
-        t.ids.push_back(tok.unk_id());
+        t.ids.push_back(slot_id);
         at = next + std::string(next == u ? kUserSlot : kItemSlot).size();
       }
       if (upos < 0 || ipos < 0)
@@ -81,8 +85,13 @@ TokenizedSplit tokenize_split(const data::Split& split, const data::Items& items
   return t;
 }
 
+int32_t bos_of(const text::Tokenizer& tok) { return tok.add_bos() ? tok.bos_id() : -1; }
+
 int32_t answer_token(const text::Tokenizer& tok, const std::string& word) {
-  auto ids = tok.encode(word);
+  auto ids = tok.encode_following(word);  // the word as it follows the prompt
+  if (!ids.empty() && tok.is_bpe() && tok.piece(ids[0]) == "Ġ" && ids.size() > 1)
+    throw Error("the tokenizer splits ' " + word + "' into a lone space and the word; no single "
+                "answer token");
   if (ids.empty() || ids[0] == tok.unk_id())
     throw Error("the tokenizer cannot encode the answer word '" + word +
                 "' (hint: a tokenizer trained with it as a piece)");

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "cora/core/error.h"
+#include "text/bpe.h"
 
 #ifndef CORA_SPM_MODULE_PATH
 #define CORA_SPM_MODULE_PATH ""
@@ -87,9 +88,14 @@ const Tokenizer::Api& api_instance() {
 }
 }  // namespace
 
-Tokenizer::Tokenizer(const std::string& model_path) : api_(&api_instance()), path_(model_path) {
+Tokenizer::Tokenizer(const std::string& model_path) : path_(model_path) {
   if (!std::filesystem::exists(model_path))
     throw Error::at(model_path, 0, "tokenizer model does not exist");
+  if (std::filesystem::path(model_path).extension() == ".json") {
+    bpe_ = std::make_unique<BpeTokenizer>(model_path);
+    return;
+  }
+  api_ = &api_instance();
   char err[512] = {0};
   handle_ = api_->load(model_path.c_str(), err, sizeof err);
   if (!handle_) throw Error::at(model_path, 0, std::string("cannot load tokenizer: ") + err);
@@ -99,7 +105,21 @@ Tokenizer::~Tokenizer() {
   if (handle_) api_->free(handle_);
 }
 
+std::string Tokenizer::file_in(const std::string& model_dir) {
+  for (const char* name : {"tokenizer.model", "tokenizer.json"})
+    if (std::filesystem::exists(model_dir + "/" + name)) return model_dir + "/" + name;
+  throw Error::at(model_dir, 0, "holds neither tokenizer.model (sentencepiece) nor tokenizer.json "
+                                "(Hugging Face byte-level BPE)");
+}
+
+std::vector<int32_t> Tokenizer::encode_following(const std::string& word) const {
+  return encode(bpe_ ? " " + word : word);
+}
+
+bool Tokenizer::add_bos() const { return bpe_ ? bpe_->add_bos() : true; }
+
 std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
+  if (bpe_) return bpe_->encode(text);
   std::vector<int32_t> ids(text.size() + 16);
   int64_t n = 0;
   char err[512] = {0};
@@ -116,6 +136,7 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  if (bpe_) return bpe_->decode(ids);
   std::string out(ids.size() * 8 + 16, '\0');
   int64_t need = 0;
   int rc = api_->decode(handle_, ids.data(), static_cast<int64_t>(ids.size()), out.data(),
@@ -130,6 +151,10 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
 }
 
 std::string Tokenizer::piece(int32_t id) const {
+  if (bpe_) {
+    if (id < 0 || id >= bpe_->vocab_size()) throw Error::at(path_, 0, "no piece with id " + std::to_string(id));
+    return bpe_->piece(id);
+  }
   std::string out(64, '\0');
   int64_t need = 0;
   int rc = api_->id_to_piece(handle_, id, out.data(), static_cast<int64_t>(out.size()), &need);
@@ -143,13 +168,13 @@ std::string Tokenizer::piece(int32_t id) const {
 }
 
 int32_t Tokenizer::piece_to_id(const std::string& piece) const {
-  return api_->piece_to_id(handle_, piece.c_str());
+  return bpe_ ? bpe_->piece_to_id(piece) : api_->piece_to_id(handle_, piece.c_str());
 }
-int32_t Tokenizer::vocab_size() const { return api_->info(handle_, 0); }
-int32_t Tokenizer::bos_id() const { return api_->info(handle_, 1); }
-int32_t Tokenizer::eos_id() const { return api_->info(handle_, 2); }
-int32_t Tokenizer::pad_id() const { return api_->info(handle_, 3); }
-int32_t Tokenizer::unk_id() const { return api_->info(handle_, 4); }
+int32_t Tokenizer::vocab_size() const { return bpe_ ? bpe_->vocab_size() : api_->info(handle_, 0); }
+int32_t Tokenizer::bos_id() const { return bpe_ ? bpe_->bos_id() : api_->info(handle_, 1); }
+int32_t Tokenizer::eos_id() const { return bpe_ ? bpe_->eos_id() : api_->info(handle_, 2); }
+int32_t Tokenizer::pad_id() const { return bpe_ ? bpe_->pad_id() : api_->info(handle_, 3); }
+int32_t Tokenizer::unk_id() const { return bpe_ ? -1 : api_->info(handle_, 4); }
 
 void Tokenizer::train(const std::string& args) {
   char err[1024] = {0};

@@ -87,12 +87,30 @@ TEST(Llama, ConfigRefusesUnsupportedKeys) {
     return error_of([&] { parse_config(base + extra + "}", "config.json"); });
   };
   EXPECT_EQ(err(""), "");
-  EXPECT_NE(err(R"(, "rope_scaling": {"type": "linear", "factor": 2})").find("'rope_scaling'"), std::string::npos);
+  EXPECT_NE(err(R"(, "rope_scaling": {"rope_type": "yarn", "factor": 4})").find("'rope_scaling': type 'yarn'"),
+            std::string::npos);
+  EXPECT_NE(err(R"(, "rope_scaling": {"type": "linear"})").find("'rope_scaling.factor' is required"),
+            std::string::npos);
   EXPECT_NE(err(R"(, "hidden_act": "gelu")").find("'hidden_act'"), std::string::npos);
-  EXPECT_NE(err(R"(, "attention_bias": true)").find("'attention_bias'"), std::string::npos);
+  EXPECT_NE(err(R"(, "mlp_bias": true)").find("'mlp_bias'"), std::string::npos);
   EXPECT_NE(err(R"(, "pretraining_tp": 2)").find("'pretraining_tp'"), std::string::npos);
-  EXPECT_NE(err(R"(, "head_dim": 16)").find("'head_dim'"), std::string::npos);
   EXPECT_NE(err(R"(, "sliding_window": 16)").find("'sliding_window'"), std::string::npos);
+  // Today's families: accepted and read.
+  EXPECT_EQ(err(R"(, "sliding_window": 16, "use_sliding_window": false)"), "");
+  LlamaConfig c = parse_config(base + R"(, "head_dim": 16, "attention_bias": true,
+    "architectures": ["Qwen3ForCausalLM"], "rope_scaling": {"rope_type": "llama3", "factor": 8,
+    "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 8192}})", "c.json");
+  EXPECT_EQ(c.head_dim(), 16);
+  EXPECT_EQ(c.q_width(), 64);
+  EXPECT_TRUE(c.qkv_bias && c.o_bias && c.qk_norm);
+  EXPECT_EQ(c.rope_type, "llama3");
+  EXPECT_EQ(c.rope_original_max_positions, 8192);
+  LlamaConfig q2 = parse_config(base + R"(, "architectures": ["Qwen2ForCausalLM"]})", "c.json");
+  EXPECT_TRUE(q2.qkv_bias && !q2.o_bias && !q2.qk_norm);
+  LlamaConfig back = parse_config(to_json(c), "back.json");  // what cora writes reads back the same
+  EXPECT_EQ(back.head_dim(), 16);
+  EXPECT_TRUE(back.qkv_bias && back.o_bias && back.qk_norm);
+  EXPECT_EQ(back.rope_type, "llama3");
   EXPECT_NE(err(R"(, "architectures": ["GPT2LMHeadModel"])").find("'architectures'"), std::string::npos);
   EXPECT_EQ(err(R"(, "torch_dtype": "bfloat16", "use_cache": true, "transformers_version": "4.40"})").find("unsupported"), std::string::npos);
   EXPECT_NE(error_of([] { parse_config(R"({"hidden_size": 32})", "c.json"); }).find("missing"), std::string::npos);

@@ -93,7 +93,7 @@ TEST(Cora, BadInputsFailBeforeTraining) {
   EXPECT_FALSE(io::exists(w.t.file("b")));  // nothing written for a run that cannot start
   c = w.cora_config();
   std::filesystem::remove(w.t.file("llm/tokenizer.model"));
-  EXPECT_NE(error_of([&] { train(c, w.t.file("b"), false); }).find("tokenizer.model does not exist"),
+  EXPECT_NE(error_of([&] { train(c, w.t.file("b"), false); }).find("holds neither tokenizer.model"),
             std::string::npos);
   std::filesystem::copy_file(w.t.file("llm/tokenizer.model.bak"), w.t.file("llm/tokenizer.model"));
   c = w.cora_config();

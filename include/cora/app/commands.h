@@ -49,7 +49,7 @@ int prepare(const PrepareArgs& a);
 struct GenerateArgs {
   std::string model;   ///< Hugging Face checkpoint directory
   std::string ids;     ///< comma-separated prompt ids
-  std::string prompt;  ///< or text, tokenized with the directory's tokenizer.model (BOS first)
+  std::string prompt;  ///< or text, tokenized with the directory's tokenizer (BOS first if it adds one)
   int64_t max_new_tokens = 32;
   bool stop_at_eos = false;
   std::string device = "auto";
@@ -59,6 +59,14 @@ struct GenerateArgs {
 };
 /// Prints the generated ids (not the prompt), comma-separated on one line.
 int generate(const GenerateArgs& a);
+
+struct TokenizeArgs {
+  std::string tokenizer;  ///< tokenizer.model / tokenizer.json, or a checkpoint directory
+  std::string input;      ///< lines of text ("" or "-" = standard input)
+  bool decode = false;    ///< also print each line decoded back (a tab after the ids)
+};
+/// One line of comma-separated ids per input line (no BOS/EOS).
+int tokenize(const TokenizeArgs& a);
 
 struct ReportArgs {
   std::string dir;  ///< a `cora table` output directory

@@ -59,6 +59,7 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const LlamaConfig& c);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  ///< per-head, before RoPE (Qwen3 only)
 };
 TORCH_MODULE(Attention);
 
@@ -143,5 +144,11 @@ torch::Tensor attention_manual(const torch::Tensor& q, const torch::Tensor& k, c
 
 /// Applies HF rotary embeddings (rotate-half) to x [B, H, T, Dh] at positions [B, T].
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta);
+/// The same with given inverse frequencies [Dh/2] (fp64).
+torch::Tensor apply_rope_freq(const torch::Tensor& x, const torch::Tensor& positions,
+                              const torch::Tensor& inv_freq);
+/// The config's RoPE inverse frequencies [Dh/2] (fp64) for a sequence of `seq_len` positions:
+/// plain, or scaled as rope_scaling says (linear, dynamic NTK, llama3), as Hugging Face computes.
+torch::Tensor rope_inv_freq(const LlamaConfig& c, int64_t seq_len);
 
 }  // namespace cora::llm

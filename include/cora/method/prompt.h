@@ -66,10 +66,15 @@ struct TokenizedSplit {
   int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
   int64_t length(int64_t r) const { return offsets[r + 1] - offsets[r]; }
 };
+/// `bos` < 0: no BOS (a tokenizer that adds none, e.g. Qwen's).
 TokenizedSplit tokenize_split(const data::Split& split, const data::Items& items,
                               const text::Tokenizer& tok, const PromptOptions& o, int32_t bos);
 
-/// The id of the answer token: the first piece of encoding `word` (LLaMA: "▁Yes").
+/// The BOS a sequence starts with, or -1 when the tokenizer adds none.
+int32_t bos_of(const text::Tokenizer& tok);
+
+/// The id of the answer token: the first piece of `word` as it follows the prompt after a space
+/// (sentencepiece LLaMA: "▁Yes"; byte-level BPE: "ĠYes").
 int32_t answer_token(const text::Tokenizer& tok, const std::string& word);
 
 }  // namespace cora::method
