@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kill -9 soak: a tiny CoRA run (stories260K from tests/fixtures, an MF run, checkpoints after every
-# epoch) is killed with SIGKILL at N random moments (default 20) and resumed each time; then it runs
+# kill -9 soak: a tiny CoRA run (a tiny LLM pretrained on the split's titles, an MF run,
+# checkpoints after every epoch) is killed with SIGKILL at N random moments (default 20) and resumed each time; then it runs
 # to the end. Its metrics.json must equal an uninterrupted run's, key for key.
 #   bash scripts/soak.sh [kills] [split dir]      (default split: ../shared's ML-1M, else data/default)
 # Prints each kill (seconds after start, the epoch the checkpoint held) and the verdict; exit 1 on
@@ -16,11 +16,12 @@ if [ -z "$data" ]; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+"$cora" pretrain --config "$root/configs/pretrain/tiny.json" --out "$work/llm" --set data.dir="$data" > /dev/null 2>&1
 "$cora" train --config "$root/configs/ml1m/mf.json" --out "$work/mf" --set data.dir="$data" \
   --set cf.dim=16 --set train.epochs=2 --set train.min_epochs=0 --set log_level=warn > /dev/null
 cat > "$work/cora.json" <<JSON
 {"method": "cora", "data": {"dir": "$data"}, "cf": {"run": "$work/mf", "dim": 16},
- "llm": {"dir": "$root/tests/fixtures/stories260K-hf"},
+ "llm": {"dir": "$work/llm"},
  "cora": {"n_queries": 2, "layers": 1, "heads": 2, "intermediate": 64, "rank": 4, "alpha": 8},
  "train": {"seed": 0, "lr": 1e-3, "warmup_steps": 2, "min_lr": 1e-4, "batch_size": 8,
            "iterations": 6, "epochs": 8, "patience": 8, "eval_batch_size": 256, "valid_limit": 512,
@@ -28,7 +29,7 @@ cat > "$work/cora.json" <<JSON
  "threads": 1, "log_level": "warn"}
 JSON
 start=$SECONDS
-"$cora" train --config "$work/cora.json" --out "$work/clean" > /dev/null
+"$cora" train --config "$work/cora.json" --out "$work/clean" > /dev/null 2>&1
 clean_s=$((SECONDS - start))
 echo "soak: uninterrupted run ${clean_s}s; killing a second run $kills times at random moments"
 resume=()
@@ -41,13 +42,13 @@ for ((k = 1; k <= kills; k++)); do
   kill -9 "$pid" 2> /dev/null || true
   rc=0; wait "$pid" || rc=$?
   resume=(--resume)
-  epoch=$(sed -n 's/.*"epoch": *\(-\?[0-9]*\).*/\1/p' "$work/killed/ckpt/progress.json" 2> /dev/null | head -1)
+  epoch=$(sed -n 's/.*"epoch": *\(-\?[0-9]*\).*/\1/p' "$work/killed/ckpt/progress.json" 2> /dev/null | head -1 || true)
   if ((rc != 137)) && [ ! -f "$work/killed/metrics.json" ]; then
     echo "soak: kill $k: the run exited $rc before the kill:" >&2; cat "$work/k$k.log" >&2; exit 1
   fi
   echo "soak: kill $k after ${delay}s (exit $rc), checkpoint at epoch ${epoch:-none}"
 done
-"$cora" train --config "$work/cora.json" --out "$work/killed" "${resume[@]}" > /dev/null
+"$cora" train --config "$work/cora.json" --out "$work/killed" "${resume[@]}" > /dev/null 2>&1
 /usr/bin/python3 - "$work/clean/metrics.json" "$work/killed/metrics.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])

@@ -105,6 +105,8 @@ std::vector<Subcommand> table() {
          s->add_option("--mb", a->megabytes, "prepare: megabytes of generated reviews (default 200)");
          s->add_option("--rows", a->rows, "metrics, split: generated rows (default 1,000,000)")
              ->check(CLI::Range(int64_t{100}, int64_t{1} << 40));
+         s->add_option("--users", a->users, "split: generated users (default rows / 25)")
+             ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
          s->add_option("--config", a->config, "JSON config file")->check(CLI::ExistingFile);
          s->add_option("--set", a->overrides, "override a config key: key.path=value")
              ->allow_extra_args(false);

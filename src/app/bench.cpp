@@ -221,11 +221,13 @@ json bench_method(const config::Config& c, bool training) {
           {"peak_rss_mib", peak_rss_mib()}};
 }
 
-// A planted split of n rows for the scale benchmarks: n / 25 users, 20,000 items, a user likes
-// the items of their group (with 10 % label noise); histories hold the last 10 positives.
-data::Split scale_split(int64_t n, const std::string& name, uint64_t seed) {
+// A planted split of n rows for the scale benchmarks: `users` users (0: n / 25), 20,000 items, a
+// user likes the items of their group (with 10 % label noise); histories hold the last 10
+// positives.
+data::Split scale_split(int64_t n, const std::string& name, uint64_t seed, int64_t users = 0) {
   std::mt19937_64 rng(seed);
-  const int64_t users = std::max<int64_t>(1, n / 25), items = 20000;
+  if (users <= 0) users = std::max<int64_t>(1, n / 25);
+  const int64_t items = 20000;
   data::Split s;
   s.name = name;
   s.hist_offsets.push_back(0);
@@ -257,7 +259,7 @@ json bench_metrics(int64_t rows) {
           {"peak_rss_mib", peak_rss_mib()}};
 }
 
-json bench_split(config::Config c, int64_t rows) {
+json bench_split(config::Config c, int64_t rows, int64_t users) {
   if (method::find_method(c.method).kind != method::Kind::cf)
     throw Error::key("method", "bench split needs a CF method (mf, lightgcn, sasrec)");
   namespace fs = std::filesystem;
@@ -269,10 +271,11 @@ json bench_split(config::Config c, int64_t rows) {
     for (int64_t i = 1; i <= 20000; ++i) items.title[i] = "Item " + std::to_string(i);
     io::make_dirs((dir / "data").string());
     data::write_items(items, (dir / "data/items.tsv").string());
-    data::write_split(scale_split(rows, "train", 1), (dir / "data/train.tsv").string());
-    data::write_split(scale_split(rows / 10, "valid", 2), (dir / "data/valid.tsv").string());
-    data::write_split(scale_split(rows / 20, "valid_small", 3), (dir / "data/valid_small.tsv").string());
-    data::write_split(scale_split(rows / 10, "test", 4), (dir / "data/test.tsv").string());
+    if (users <= 0) users = std::max<int64_t>(1, rows / 25);
+    data::write_split(scale_split(rows, "train", 1, users), (dir / "data/train.tsv").string());
+    data::write_split(scale_split(rows / 10, "valid", 2, users), (dir / "data/valid.tsv").string());
+    data::write_split(scale_split(rows / 20, "valid_small", 3, users), (dir / "data/valid_small.tsv").string());
+    data::write_split(scale_split(rows / 10, "test", 4, users), (dir / "data/test.tsv").string());
   }
   const double generate_s = now_seconds() - t0;
   const double rss_before = peak_rss_mib();
@@ -289,7 +292,8 @@ json bench_split(config::Config c, int64_t rows) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   return {{"bench", "split"},          {"method", c.method},
-          {"rows", rows},              {"train_tsv_mb", bytes / 1e6},
+          {"rows", rows},              {"users", users},
+          {"train_tsv_mb", bytes / 1e6},
           {"generate_s", generate_s},  {"load_s", load_s},
           {"load_rows_per_s", (d.train.size() + d.valid.size() + d.valid_small.size() + d.test.size()) / load_s},
           {"train_eval_s", train_s},   {"epochs", sum.epochs_run},
@@ -321,7 +325,7 @@ int bench(const BenchArgs& a) {
   else if (a.what == "train" || a.what == "eval")
     j = bench_method(c, a.what == "train");
   else if (a.what == "split")
-    j = bench_split(c, a.rows);
+    j = bench_split(c, a.rows, a.users);
   else
     throw UsageError("bench target '" + a.what +
                      "' is not available (cf, llm, train, eval, prepare, metrics, split)");

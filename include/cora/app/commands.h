@@ -30,6 +30,7 @@ struct BenchArgs {
   std::vector<std::string> overrides;
   int64_t megabytes = 200;  ///< prepare: size of the generated review file
   int64_t rows = 1000000;   ///< metrics / split: generated rows
+  int64_t users = 0;        ///< split: generated users (0 = rows / 25)
 };
 int bench(const BenchArgs& a);
 /// `cora bench prepare`: generated Amazon-2018 reviews, plain and gzip; MB/s and lines/s.
