@@ -2,7 +2,7 @@
 # kill -9 soak: a tiny CoRA run (a tiny LLM pretrained on the split's titles, an MF run,
 # checkpoints after every epoch) is killed with SIGKILL at N random moments (default 20) and resumed each time; then it runs
 # to the end. Its metrics.json must equal an uninterrupted run's, key for key.
-#   bash scripts/soak.sh [kills] [split dir]      (default split: ../shared's ML-1M, else data/default)
+#   bash scripts/soak.sh [kills] [split dir]      (default split: data/default, made when missing)
 # Prints each kill (seconds after start, the epoch the checkpoint held) and the verdict; exit 1 on
 # any difference or when a resume fails.
 set -euo pipefail
@@ -11,8 +11,8 @@ cora=${CORA_BIN:-$root/build/cora}
 kills=${1:-20}
 data=${2:-}
 if [ -z "$data" ]; then
-  if [ -f "$root/../shared/data/ml-1m-collm/train.tsv" ]; then data=$root/../shared/data/ml-1m-collm
-  else [ -f "$root/data/default/train.tsv" ] || bash "$root/scripts/default_data.sh"; data=$root/data/default; fi
+  [ -f "$root/data/default/train.tsv" ] || bash "$root/scripts/default_data.sh" > /dev/null
+  data=$root/data/default
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,7 +24,7 @@ cat > "$work/cora.json" <<JSON
  "llm": {"dir": "$work/llm"},
  "cora": {"n_queries": 2, "layers": 1, "heads": 2, "intermediate": 64, "rank": 4, "alpha": 8},
  "train": {"seed": 0, "lr": 1e-3, "warmup_steps": 2, "min_lr": 1e-4, "batch_size": 8,
-           "iterations": 6, "epochs": 8, "patience": 8, "eval_batch_size": 256, "valid_limit": 512,
+           "iterations": 6, "epochs": 12, "patience": 12, "eval_batch_size": 256, "valid_limit": 512,
            "selection_metric": "auc", "valid_split": "valid_small", "checkpoint_every_s": 0},
  "threads": 1, "log_level": "warn"}
 JSON
@@ -35,7 +35,9 @@ echo "soak: uninterrupted run ${clean_s}s; killing a second run $kills times at 
 resume=()
 for ((k = 1; k <= kills; k++)); do
   [ -f "$work/killed/metrics.json" ] && { echo "soak: the run finished before kill $k"; break; }
-  delay=$(awk -v s="$RANDOM" -v m="$clean_s" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * (m / 3 + 1) }')
+  # 1 s to a fifth of an uninterrupted run: kills land in start-up, training steps, evaluations
+  # and checkpoint writes, and the run still moves forward between them.
+  delay=$(awk -v s="$RANDOM" -v m="$clean_s" 'BEGIN { srand(s); printf "%.2f", 1 + rand() * (m / 5) }')
   "$cora" train --config "$work/cora.json" --out "$work/killed" "${resume[@]}" > "$work/k$k.log" 2>&1 &
   pid=$!
   sleep "$delay"

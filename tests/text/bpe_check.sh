@@ -69,7 +69,8 @@ sys.exit(1 if bad or dec else 0)
 PY
 done
 
-# End to end on the real vocabularies.
+# End to end on the real vocabularies (fresh runs each time).
+rm -rf split model_llama3 model_qwen3 run_mf run_tallrec_* run_cora_*
 /usr/bin/python3 - split <<'PY'
 import os, random, sys
 d = sys.argv[1]
