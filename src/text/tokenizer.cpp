@@ -57,8 +57,18 @@ const Tokenizer::Api& api_instance() {
         tried += (tried.empty() ? "" : ", ") + (c.empty() ? std::string("(none)") : c);
         continue;
       }
-#ifdef CORA_SPM_NO_DEEPBIND  // sanitized build: the module is linked -Bsymbolic instead
-      void* lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+#ifdef CORA_SPM_NO_DEEPBIND
+      // Sanitized build: the sanitizers' dlopen refuses RTLD_DEEPBIND (allocations could cross
+      // between their allocator and libc's). The module's API never passes ownership of memory
+      // across (callers own every buffer; handles are freed by the module), so libc's own dlopen
+      // is called for it, keeping sentencepiece's protobuf apart from libtorch's.
+      using DlopenFn = void* (*)(const char*, int);
+      static DlopenFn libc_dlopen = [] {
+        void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        return libc ? reinterpret_cast<DlopenFn>(::dlsym(libc, "dlopen")) : nullptr;
+      }();
+      void* lib = libc_dlopen ? libc_dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)
+                              : ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
 #else
       void* lib = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
 #endif

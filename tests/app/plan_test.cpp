@@ -86,6 +86,9 @@ nlohmann::json bench(const std::string& cfg, const std::string& extra) {
 }
 
 TEST(Plan, PredictsTheMeasuredCpuPeakWithin25Percent) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "AddressSanitizer's shadow memory and quarantine are not the plan's peak";
+#endif
   TempDir t;
   cora::testing::write_planted_split(t.file("data"), 60, 50, 4, 16);
   // Two shapes the activation model was not fitted on: MHA and GQA, plain and checkpointed.
