@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dest=${1:-$root/third_party/deb}
 pkgs=(libsentencepiece-dev libsentencepiece0 libprotobuf-lite32 libspdlog-dev libspdlog1.10 libfmt-dev
       libfmt9 libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev zlib1g-dev libssl-dev libssl3
-      libgloo-dev)
+      libgloo-dev libpcre2-dev libpcre2-8-0 libutf8proc-dev libutf8proc2)
 grep -q '^12' /etc/debian_version 2>/dev/null ||
   { echo "gpu_deps: the package names are Debian 12 (bookworm)'s; run this on bookworm" >&2; exit 1; }
 tmp=$(mktemp -d)

@@ -21,7 +21,7 @@ cuda=0
 if [ "${1:-}" = --cuda ]; then cuda=1; shift; fi
 pkgs=(build-essential cmake ninja-build ccache pkg-config git libopenblas0-openmp
       libsentencepiece-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev zlib1g-dev
-      libssl-dev wordnet-base python3)
+      libssl-dev wordnet-base python3 libpcre2-dev libutf8proc-dev)
 if ((cuda)); then
   ROOT=${CORA_TRIXIE_ROOT:-${HOME:-/root}/.cache/cora/trixie-torch2-cuda}
   pkgs+=(equivs)

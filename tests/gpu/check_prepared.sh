@@ -21,7 +21,8 @@ fi
 D=$tmp/deb/usr
 cmake -S "$root" -B "$tmp/build" -G Ninja -DCMAKE_PREFIX_PATH="$D" -DCMAKE_INCLUDE_PATH="$D/include" \
   -DCMAKE_LIBRARY_PATH="$D/lib/x86_64-linux-gnu" >"$tmp/cmake.log" 2>&1 || { cat "$tmp/cmake.log"; exit 1; }
-for v in spdlog_DIR fmt_DIR nlohmann_json_DIR CLI11_DIR GTest_DIR SENTENCEPIECE_LIB SENTENCEPIECE_TRAIN_LIB; do
+for v in spdlog_DIR fmt_DIR nlohmann_json_DIR CLI11_DIR GTest_DIR SENTENCEPIECE_LIB SENTENCEPIECE_TRAIN_LIB \
+         PCRE2_LIB UTF8PROC_LIB PCRE2_INCLUDE UTF8PROC_INCLUDE; do
   line=$(grep "^$v:" "$tmp/build/CMakeCache.txt" || true)
   case "$line" in
     *"$tmp/deb/"*) ;;
