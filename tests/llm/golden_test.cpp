@@ -16,16 +16,10 @@ namespace {
 
 const std::string kDir = std::string(CORA_SOURCE_DIR) + "/tests/fixtures/llama_golden";
 
-TEST(LlamaGolden, LogitsMatchReference) {
+TEST(LlamaGolden, ReadsTheReferenceConfig) {
   Llama m = load_llama(kDir);
   EXPECT_EQ(m->config().num_key_value_heads, 2);
   EXPECT_DOUBLE_EQ(m->config().rope_theta, 5000.0);
-  auto g = io::load_safetensors(kDir + "/golden.safetensors");
-  torch::NoGradGuard ng;
-  auto h = m->hidden_at({g["ids"], g["mask"]}, g["last"]);
-  auto logits = m->logits(h);
-  EXPECT_TRUE(torch::allclose(logits, g["logits"], 1e-4, 1e-4))
-      << (logits - g["logits"]).abs().max().item<float>();
 }
 
 struct Variant {
@@ -61,23 +55,11 @@ TEST_P(FamilyGolden, LogitsWithAndWithoutDeltasMatchReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyGolden,
-                         ::testing::Values(Variant{"llama3_golden", "q_proj,k_proj,v_proj,o_proj"},
+                         ::testing::Values(Variant{"llama_golden", "q_proj,k_proj,v_proj,o_proj"},
+                                           Variant{"llama3_golden", "q_proj,k_proj,v_proj,o_proj"},
                                            Variant{"qwen2_golden", "q_proj,k_proj,v_proj,o_proj"},
                                            Variant{"qwen3_golden", "q_proj,k_proj,v_proj,up_proj"}),
                          [](const auto& info) { return std::string(info.param.dir); });
-
-TEST(LlamaGolden, PerSampleDeltasMatchReferenceMergedWeights) {
-  Llama m = load_llama(kDir);
-  auto g = io::load_safetensors(kDir + "/golden.safetensors");
-  PerSampleLowRank ad(m->config(), LowRankOptions{.rank = 4, .alpha = 8, .dropout = 0.0});
-  torch::NoGradGuard ng;
-  for (auto& p : ad->named_parameters()) p.value().copy_(g.at("delta." + p.key()));
-  ad->eval();
-  auto logits = m->logits(m->hidden_at({g["ids"], g["mask"], ad.get(), nullptr, g["wc"]}, g["last"]));
-  EXPECT_TRUE(torch::allclose(logits, g["logits_delta"], 1e-4, 1e-4))
-      << (logits - g["logits_delta"]).abs().max().item<float>();
-  EXPECT_FALSE(torch::allclose(logits, g["logits"], 1e-3, 1e-3));  // the deltas matter
-}
 
 }  // namespace
 }  // namespace cora::llm
