@@ -125,6 +125,9 @@ BpeTokenizer::BpeTokenizer(const std::string& tokenizer_json) : path_(tokenizer_
     }
   std::sort(added_.begin(), added_.end(),
             [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  added_by_byte_.assign(256, {});  // encode tries only the tokens that start with the next byte
+  for (uint32_t k = 0; k < added_.size(); ++k)
+    added_by_byte_[static_cast<unsigned char>(added_[k].first[0])].push_back(k);
   vocab_size_ = static_cast<int32_t>(id_to_token_.size());
 
   // Merges: "a b" strings (older files) or ["a", "b"] pairs.
@@ -247,9 +250,9 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text) const {
   size_t plain = 0, i = 0;
   while (i < text.size()) {
     const std::pair<std::string, int32_t>* hit = nullptr;
-    for (const auto& a : added_)
-      if (text.compare(i, a.first.size(), a.first) == 0) {
-        hit = &a;
+    for (uint32_t k : added_by_byte_[static_cast<unsigned char>(text[i])])
+      if (text.compare(i, added_[k].first.size(), added_[k].first) == 0) {
+        hit = &added_[k];
         break;
       }
     if (!hit) {

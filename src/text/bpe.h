@@ -42,6 +42,7 @@ class BpeTokenizer {
   std::vector<bool> special_;  // by id: an added token (decoded as its content)
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (a, b) -> (rank, merged)
   std::vector<std::pair<std::string, int32_t>> added_;  // content, id; longest first
+  std::vector<std::vector<uint32_t>> added_by_byte_;    // first byte -> indices into added_
   std::unique_ptr<Regex> split_;  // the Split pre-tokenizer ("" = none)
   bool nfc_ = false, ignore_merges_ = false, add_prefix_space_ = false;
   bool add_bos_ = false;
