@@ -135,6 +135,27 @@ std::vector<Subcommand> table() {
          s->add_flag("--dry-run", a->dry_run, "check every input and print the plan; train nothing");
          return [a] { return table(*a); };
        }},
+      {"probe", "what a trained run does to its LLM outside recommendation (held-out perplexity, WordNet cloze)",
+       [](CLI::App* s) {
+         auto a = std::make_shared<ProbeArgs>();
+         auto& o = a->o;
+         s->add_option("--run", o.run, "a finished LLM run (writes <run>/probe.json)")->check(CLI::ExistingDirectory);
+         s->add_option("--llm", o.llm, "or a checkpoint directory alone (the base LLM)")->check(CLI::ExistingDirectory);
+         s->add_option("--text", o.text, "held-out text, one document per line (default: <llm>/heldout_glosses.txt)")
+             ->check(CLI::ExistingFile);
+         s->add_option("--wordnet", o.wordnet, "WordNet dict directory (default: the LLM's pretraining one, else /usr/share/wordnet)");
+         s->add_option("--pairs", o.pairs, "CoRA: (user, item) pairs of the test split (default 100)");
+         s->add_option("--max-tokens", o.max_tokens, "held-out tokens scored (default 8192)");
+         s->add_option("--window", o.window, "tokens per perplexity window (default 128)");
+         s->add_option("--candidates", o.candidates, "cloze candidate set size (default 50)");
+         s->add_option("--cloze-items", o.cloze_items, "at most this many cloze items (default 500)");
+         s->add_option("--batch", o.batch, "windows or cloze prompts per forward pass (default 16)");
+         s->add_option("--seed", o.seed, "pair and cloze sampling seed (default 0)");
+         s->add_option("--device", o.device, "cpu | cuda | auto");
+         s->add_option("--threads", o.threads, "intra-op threads (0 = all cores)");
+         s->add_option("--out", a->out, "also write the JSON to this file");
+         return [a] { return probe(*a); };
+       }},
       {"report", "HTML report (table + SVG charts) of a `cora table` output directory",
        [](CLI::App* s) {
          auto a = std::make_shared<ReportArgs>();

@@ -12,6 +12,7 @@
 #include "cora/core/runtime.h"
 #include "cora/io/files.h"
 #include "cora/method/pretrain.h"
+#include "cora/method/probe.h"
 #include "cora/method/registry.h"
 #include "cora/method/train.h"
 #include "cora/train/dist.h"
@@ -69,6 +70,14 @@ int eval(const EvalArgs& a) {
   dist::init_from_env();
   auto r = method::evaluate_run(a.run, a.split);
   if (dist::is_main()) std::cout << eval::to_json(r) << "\n";
+  return 0;
+}
+
+int probe(const ProbeArgs& a) {
+  init_logging("info");
+  auto j = method::probe(a.o);
+  if (!a.out.empty()) io::write_file_atomic(a.out, j.dump(2) + "\n");
+  std::cout << method::probe_table(j);
   return 0;
 }
 

@@ -363,6 +363,14 @@ int table(const TableArgs& a) {
       if (!row.paper.empty() && !paper["datasets"][spec.paper_dataset].contains(row.paper))
         problems.push_back(row.name + ": paper row '" + row.paper + "' is not in " + spec.paper_file);
 
+  // Seed by seed (every row of the first seed, then of the next): an interrupted table has
+  // whole seeds done, so its mean, std and p-values are over complete seeds.
+  auto seed_rank = [&](uint64_t s) {
+    return std::find(spec.seeds.begin(), spec.seeds.end(), s) - spec.seeds.begin();
+  };
+  std::stable_sort(plan.begin(), plan.end(), [&](const PlannedRun& x, const PlannedRun& y) {
+    return seed_rank(x.seed) < seed_rank(y.seed);
+  });
   err << "table " << spec.title << ": " << plan.size() << " runs over seeds [";
   for (size_t i = 0; i < spec.seeds.size(); ++i) err << (i ? ", " : "") << spec.seeds[i];
   err << "] -> " << out << "\n";

@@ -55,6 +55,8 @@ class CollmMethod : public LlmMethod {
     mlp_->train(on);
     if (lora_) lora_->train(on);  // PEFT keeps LoRA dropout active in training mode
   }
+  llm::LlamaImpl& llm() override { return *llm_; }
+  llm::Adapter* adapter() override { return lora_ ? lora_.get() : nullptr; }
 
  private:
   llm::Llama llm_;

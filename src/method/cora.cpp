@@ -42,6 +42,13 @@ class CoraMethod : public LlmMethod {
     adapter_->train(on);
   }
 
+  llm::LlamaImpl& llm() override { return *llm_; }
+  llm::Adapter* adapter() override { return adapter_.get(); }
+  torch::Tensor adapter_input(const cf::Rows& rows) override {
+    torch::NoGradGuard ng;
+    return generator_(cf_->user_repr(rows), cf_->item_repr(rows.iid));
+  }
+
  private:
   llm::Llama llm_;
   cf::CfModel cf_;

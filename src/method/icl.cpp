@@ -10,6 +10,7 @@ class IclMethod : public LlmMethod {
   torch::Tensor score(const PromptBatch& b) override { return answer_logit(*llm_, b, nullptr, answer_); }
   std::vector<std::pair<std::string, torch::Tensor>> trainable() override { return {}; }
   void set_training(bool) override {}
+  llm::LlamaImpl& llm() override { return *llm_; }
 
  private:
   llm::Llama llm_;

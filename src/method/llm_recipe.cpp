@@ -21,19 +21,11 @@
 namespace cora::method {
 namespace {
 
-// Everything a run needs, built once from the config (errors surface before training).
-struct Setup {
-  data::Dataset data;
-  torch::Device device{torch::kCPU};
-  std::unique_ptr<text::Tokenizer> tok;
-  std::unique_ptr<LlmMethod> method;
-  int64_t hist_len = 0;
-  PromptOptions prompt;
-};
+}  // namespace
 
-Setup build(const config::Config& c) {
+LlmSetup build_llm_setup(const config::Config& c) {
   const MethodInfo& info = find_method(c.method);
-  Setup s;
+  LlmSetup s;
   s.device = dist::device_for(torch::Device(resolve_device(c.device)));
   s.data = data::load_dataset(c.data.dir);
   for (const auto& key : info.requires_inputs)
@@ -79,6 +71,15 @@ Setup build(const config::Config& c) {
   return s;
 }
 
+void load_selected_state(LlmSetup& s, const std::string& run_dir) {
+  train::Named params = s.method->trainable();
+  train::RunDir run(run_dir, /*writer=*/false);
+  if (!params.empty())
+    train::copy_named(params, io::load_safetensors(run.ckpt("best.safetensors")), run.ckpt("best.safetensors"));
+}
+
+namespace {
+
 // Scores every row of a split, in batches of similar length (little padding); under data
 // parallelism each rank scores a run of whole batches and the scores are gathered.
 std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Rows& rows,
@@ -115,7 +116,7 @@ std::vector<float> predict(LlmMethod& m, const TokenizedSplit& tok, const cf::Ro
 
 class LlmTrainable : public train::Trainable {
  public:
-  LlmTrainable(Setup& s, const data::Split& valid, const config::TrainConfig& t)
+  LlmTrainable(LlmSetup& s, const data::Split& valid, const config::TrainConfig& t)
       : s_(s), valid_(valid), t_(t),
         tok_train_(tokenize_split(s.data.train, s.data.items, *s.tok, s.prompt, bos_of(*s.tok))),
         tok_valid_(tokenize_split(valid, s.data.items, *s.tok, s.prompt, bos_of(*s.tok))),
@@ -137,14 +138,14 @@ class LlmTrainable : public train::Trainable {
   const TokenizedSplit& tok_valid() const { return tok_valid_; }
 
  private:
-  Setup& s_;
+  LlmSetup& s_;
   const data::Split& valid_;
   const config::TrainConfig& t_;
   TokenizedSplit tok_train_, tok_valid_;
   cf::Rows rows_train_, rows_valid_;
 };
 
-std::vector<float> score_split(Setup& s, const data::Split& split, int64_t batch) {
+std::vector<float> score_split(LlmSetup& s, const data::Split& split, int64_t batch) {
   auto tk = tokenize_split(split, s.data.items, *s.tok, s.prompt, bos_of(*s.tok));
   return predict(*s.method, tk, cf::make_rows(split, s.hist_len), batch, s.device, split.name.c_str());
 }
@@ -156,7 +157,7 @@ TrainSummary train_llm(const config::Config& cfg, const std::string& out_dir, bo
   set_threads(cfg.threads);
   dist::on_main([&] { check_fresh(out_dir, resume); });
   const double t0 = now_seconds();
-  Setup s = build(cfg);  // every input is checked before the run directory is created
+  LlmSetup s = build_llm_setup(cfg);  // every input is checked before the run directory is created
   train::RunDir run(out_dir, dist::is_main());
   run.write_config(cfg);
   const data::Split valid = selection_split(s.data.split(tc.valid_split), tc.valid_limit);
@@ -177,11 +178,8 @@ TrainSummary train_llm(const config::Config& cfg, const std::string& out_dir, bo
 eval::EvalResult evaluate_llm(const std::string& run_dir, const config::Config& cfg,
                               const std::string& split_name) {
   set_threads(cfg.threads);
-  Setup s = build(cfg);
-  train::Named params = s.method->trainable();
-  train::RunDir run(run_dir, /*writer=*/false);
-  if (!params.empty())
-    train::copy_named(params, io::load_safetensors(run.ckpt("best.safetensors")), run.ckpt("best.safetensors"));
+  LlmSetup s = build_llm_setup(cfg);
+  load_selected_state(s, run_dir);
   const auto& split = s.data.split(split_name);
   auto sc = score_split(s, split, cfg.train.eval_batch_size);
   auto r = eval::evaluate(split, sc);

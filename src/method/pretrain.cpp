@@ -18,6 +18,7 @@
 #include "cora/io/files.h"
 #include "cora/io/safetensors.h"
 #include "cora/llm/model.h"
+#include "cora/method/probe.h"
 #include "cora/text/tokenizer.h"
 #include "cora/train/dist.h"
 #include "cora/train/engine.h"
@@ -28,7 +29,7 @@ namespace cora::method {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::vector<std::string> pretrain_corpus(const config::Config& c) {
+std::vector<std::string> pretrain_corpus(const config::Config& c, size_t* glosses) {
   std::vector<std::string> lines;
   if (!c.pretrain.wordnet_dir.empty()) {
     for (const char* pos : {"noun", "verb", "adj", "adv"}) {
@@ -47,6 +48,7 @@ std::vector<std::string> pretrain_corpus(const config::Config& c) {
       }
     }
   }
+  if (glosses) *glosses = lines.size();
   if (c.pretrain.items) {
     // items.tsv: iid, title[, genres...] — item metadata only.
     std::istringstream in(io::read_file(c.data.dir + "/items.tsv"));
@@ -78,30 +80,6 @@ std::vector<int32_t> encode_lines(const text::Tokenizer& tok, const std::vector<
   return ids;
 }
 
-// Mean next-token cross-entropy of the model over non-overlapping windows of the stream.
-double heldout_nll(llm::LlamaImpl& m, const std::vector<int32_t>& ids, int64_t T, int64_t batch) {
-  torch::NoGradGuard ng;
-  m.eval();
-  const int64_t windows = static_cast<int64_t>(ids.size() - 1) / T;
-  double total = 0;
-  int64_t count = 0;
-  for (int64_t w0 = 0; w0 < windows; w0 += batch) {
-    const int64_t n = std::min(batch, windows - w0);
-    auto x = torch::empty({n, T + 1}, torch::kInt64);
-    auto xa = x.accessor<int64_t, 2>();
-    for (int64_t b = 0; b < n; ++b)
-      for (int64_t t = 0; t <= T; ++t) xa[b][t] = ids[(w0 + b) * T + t];
-    auto h = m.model->norm(m.forward_hidden({x.narrow(1, 0, T)}));       // [n, T, D]
-    auto logits = m.logits(h);                                           // [n, T, V]
-    auto loss = torch::nn::functional::cross_entropy(
-        logits.reshape({n * T, -1}), x.narrow(1, 1, T).reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-    total += loss.item<double>();
-    count += n * T;
-  }
-  return count ? total / count : 0;
-}
-
 // Causal-LM training windows: row k is the window of T + 1 tokens starting at token k.
 class PretrainTrainable : public train::Trainable {
  public:
@@ -129,7 +107,7 @@ class PretrainTrainable : public train::Trainable {
            static_cast<double>(T);
   }
   train::Validation validate() override {
-    const double nll = heldout_nll(*m_, held_, T_, 16);
+    const double nll = text_nll(*m_, held_, T_, 16);
     return {-nll, {{"perplexity", std::exp(nll)}}};
   }
 
@@ -155,14 +133,22 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   const double t0 = now_seconds();
 
   // 1. Corpus, split into train and held-out lines (seeded).
-  auto lines = pretrain_corpus(c);
+  size_t n_glosses = 0;
+  auto lines = pretrain_corpus(c, &n_glosses);
+  std::vector<size_t> order(lines.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::mt19937_64 rng(tc.seed);
-  std::shuffle(lines.begin(), lines.end(), rng);
+  std::shuffle(order.begin(), order.end(), rng);
   const size_t n_held = static_cast<size_t>(lines.size() * p.heldout_fraction);
-  std::vector<std::string> held(lines.begin(), lines.begin() + n_held),
-      train_lines(lines.begin() + n_held, lines.end());
+  std::vector<std::string> held, train_lines;
+  std::string held_glosses;  // general text the model never trains on (cora probe reads it)
+  for (size_t k = 0; k < order.size(); ++k) {
+    (k < n_held ? held : train_lines).push_back(lines[order[k]]);
+    if (k < n_held && order[k] < n_glosses) held_glosses += lines[order[k]] + "\n";
+  }
   train::RunDir run(out_dir, dist::is_main());
   run.write_config(c);
+  dist::on_main([&] { io::write_file_atomic(out_dir + "/heldout_glosses.txt", held_glosses); });
   // 2. Tokenizer (kept when resuming), trained by rank 0 (data parallel: one node, or a shared
   // --out); the other ranks read it.
   const std::string ckpt = out_dir + "/ckpt", tok_path = out_dir + "/tokenizer.model";
@@ -229,7 +215,7 @@ PretrainSummary pretrain(const config::Config& c, const std::string& out_dir, bo
   int64_t n_eval = 0;
   const int64_t windows = static_cast<int64_t>(held_ids.size() - 1) / T;
   for (int64_t i = 1; i <= windows * T; ++i, ++n_eval) uni -= std::log(counts[held_ids[i]] / total);
-  s.heldout_ppl = std::exp(heldout_nll(*m, held_ids, T, 16));
+  s.heldout_ppl = std::exp(text_nll(*m, held_ids, T, 16));
   s.unigram_ppl = std::exp(uni / std::max<int64_t>(1, n_eval));
   for (auto& q : m->parameters()) s.params += q.numel();
   s.tokens_seen = s.steps * B * T;

@@ -3,13 +3,17 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cora/config/config.h"
 #include "cora/data/split.h"
+#include "cora/method/llm_method.h"
+#include "cora/method/prompt.h"
 #include "cora/method/registry.h"
 #include "cora/method/train.h"
+#include "cora/text/tokenizer.h"
 #include "cora/train/engine.h"
 
 namespace cora::method {
@@ -33,6 +37,19 @@ TrainSummary finish_run(const train::RunDir& run, const config::Config& c,
 
 /// Refuses to start over a run directory that already holds a run unless resuming.
 void check_fresh(const std::string& out_dir, bool resume);
+
+/// Everything an LLM run needs, built once from the config (errors surface before training).
+struct LlmSetup {
+  data::Dataset data;
+  torch::Device device{torch::kCPU};
+  std::unique_ptr<text::Tokenizer> tok;
+  std::unique_ptr<LlmMethod> method;
+  int64_t hist_len = 0;
+  PromptOptions prompt;
+};
+LlmSetup build_llm_setup(const config::Config& c);
+/// Loads a run's selected state (ckpt/best.safetensors) into the method's trained tensors.
+void load_selected_state(LlmSetup& s, const std::string& run_dir);
 
 TrainSummary train_cf(const config::Config& c, const std::string& out_dir, bool resume);
 TrainSummary train_llm(const config::Config& c, const std::string& out_dir, bool resume);

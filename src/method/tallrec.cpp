@@ -19,6 +19,8 @@ class TallrecMethod : public LlmMethod {
     return out;
   }
   void set_training(bool on) override { lora_->train(on); }
+  llm::LlamaImpl& llm() override { return *llm_; }
+  llm::Adapter* adapter() override { return lora_.get(); }
 
  private:
   llm::Llama llm_;

@@ -43,6 +43,8 @@ TEST(Pretrain, TinyRunRoundTripsThroughTheLoader) {
   EXPECT_GT(s.unigram_ppl, 1.0);
   for (auto f : {"config.json", "model.safetensors", "tokenizer.model", "pretrain.json"})
     EXPECT_TRUE(io::exists(t.file("m/") + f)) << f;
+  // The held-out WordNet glosses (general text for `cora probe`): none without WordNet.
+  EXPECT_EQ(io::read_file(t.file("m/heldout_glosses.txt")), "");
   // The loader reads the same weights the trainer last checkpointed.
   Llama m = load_llama(t.file("m"));
   auto ck = io::load_safetensors(t.file("m/ckpt/latest.safetensors"));

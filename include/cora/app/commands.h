@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "cora/method/probe_options.h"
+
 namespace cora::app {
 
 struct TrainArgs {
@@ -68,6 +70,14 @@ struct TokenizeArgs {
 };
 /// One line of comma-separated ids per input line (no BOS/EOS).
 int tokenize(const TokenizeArgs& a);
+
+struct ProbeArgs {
+  method::ProbeOptions o;
+  std::string out;  ///< also write the JSON here ("" : only <run>/probe.json with --run)
+};
+/// `cora probe`: general-text perplexity and the WordNet cloze of a run's LLM with and without
+/// what the run writes into it (method/probe.h); prints the table.
+int probe(const ProbeArgs& a);
 
 struct ReportArgs {
   std::string dir;  ///< a `cora table` output directory

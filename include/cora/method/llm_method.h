@@ -41,6 +41,14 @@ class LlmMethod {
   /// The trained tensors, named as saved in checkpoints (empty for ICL).
   virtual std::vector<std::pair<std::string, torch::Tensor>> trainable() = 0;
   virtual void set_training(bool on) = 0;
+
+  /// What the method does to the LLM on text outside recommendation (`cora probe`): the frozen
+  /// LLM, the adapter it applies to every token (TALLRec's LoRA; CoLLM's frozen step-1 LoRA;
+  /// CoRA's deltas; none for ICL) and, for a per-sample adapter, its input for CF rows (CoRA:
+  /// W_c [N, D, r] of each row's user and item; undefined for shared adapters).
+  virtual llm::LlamaImpl& llm() = 0;
+  virtual llm::Adapter* adapter() { return nullptr; }
+  virtual torch::Tensor adapter_input(const cf::Rows& rows) { return {}; }
 };
 
 /// CoLLM's mapping d_cf → hidden → ReLU → d_model (exposed for tests).
