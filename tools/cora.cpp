@@ -141,6 +141,8 @@ std::vector<Subcommand> table() {
          auto& o = a->o;
          s->add_option("--run", o.run, "a finished LLM run (writes <run>/probe.json)")->check(CLI::ExistingDirectory);
          s->add_option("--llm", o.llm, "or a checkpoint directory alone (the base LLM)")->check(CLI::ExistingDirectory);
+         s->add_option("--table", a->table, "or every LLM run of a `cora table` output directory not yet probed")
+             ->check(CLI::ExistingDirectory);
          s->add_option("--text", o.text, "held-out text, one document per line (default: <llm>/heldout_glosses.txt)")
              ->check(CLI::ExistingFile);
          s->add_option("--wordnet", o.wordnet, "WordNet dict directory (default: the LLM's pretraining one, else /usr/share/wordnet)");

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 
 namespace cora::app {
 using json = nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -75,9 +77,42 @@ int eval(const EvalArgs& a) {
 
 int probe(const ProbeArgs& a) {
   init_logging("info");
+  if (!a.table.empty()) {
+    if (!a.o.run.empty() || !a.o.llm.empty() || !a.out.empty())
+      throw UsageError("--table probes every run of the table: no --run, --llm or --out with it");
+    if (!fs::is_directory(a.table + "/runs"))
+      throw Error(a.table + " has no runs/ (not a `cora table` output directory)");
+    std::vector<std::string> runs;
+    for (const auto& row : fs::directory_iterator(a.table + "/runs"))
+      for (const auto& seed : fs::directory_iterator(row.path())) runs.push_back(seed.path().string());
+    std::sort(runs.begin(), runs.end());
+    int probed = 0;
+    for (const auto& run : runs) {
+      if (!io::exists(run + "/metrics.json") || !io::exists(run + "/config.resolved.json")) continue;
+      json cfg = json::parse(io::read_file(run + "/config.resolved.json"), nullptr, false);
+      const std::string m = cfg.is_object() ? cfg.value("method", "") : "";
+      const auto& names = method::method_names();
+      if (std::find(names.begin(), names.end(), m) == names.end() ||
+          method::find_method(m).kind != method::Kind::llm)
+        continue;
+      if (io::exists(run + "/probe.json")) {
+        std::cerr << run << ": probed before (remove probe.json to probe again)\n";
+        continue;
+      }
+      method::ProbeOptions o = a.o;
+      o.run = run;
+      auto j = method::probe(o);
+      std::cerr << run << "\n" << method::probe_table(j) << "\n";
+      std::cout << j.dump() << "\n";
+      ++probed;
+    }
+    std::cerr << probed << " run(s) probed; `cora report --table " << a.table << "` shows them\n";
+    return 0;
+  }
   auto j = method::probe(a.o);
   if (!a.out.empty()) io::write_file_atomic(a.out, j.dump(2) + "\n");
-  std::cout << method::probe_table(j);
+  std::cerr << method::probe_table(j);
+  std::cout << j.dump(2) << "\n";
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // `cora report`: a self-contained HTML page (no scripts, no external fonts) from a `cora table`
-// output directory: the result table and, per method, SVG charts of training loss and
-// validation AUC over optimiser steps (from each run's metrics.jsonl). Written as well-formed
+// output directory: the result table, bar charts of test AUC/UAUC, the `cora probe` results of
+// the runs probed, and, per method, SVG charts of training loss and validation AUC over
+// optimiser steps (from each run's metrics.jsonl). Written as well-formed
 // XHTML so any XML parser can check it. Torch-free.
 #include <algorithm>
 #include <cmath>
@@ -169,6 +170,69 @@ std::string bar_chart(const std::string& title, const std::vector<Bar>& bars) {
 
 }  // namespace
 
+// The runs' seed directories of a row, sorted.
+std::vector<std::string> seed_dirs(const std::string& dir, const std::string& row) {
+  std::vector<std::string> out;
+  const std::string rdir = dir + "/runs/" + table_run_slug(row);
+  if (fs::is_directory(rdir))
+    for (const auto& e : fs::directory_iterator(rdir)) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// What tuning does to the LLM outside recommendation: each row's `cora probe` results
+// (runs/<slug>/seed*/probe.json), means over the seeds probed; nothing when none was probed.
+std::string probe_section(const std::string& dir, const std::vector<std::vector<std::string>>& rows) {
+  std::ostringstream o;
+  std::string note;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    struct Mean {
+      double sum = 0;
+      int n = 0;
+      void add(const json& v) { sum += v.get<double>(), ++n; }
+      std::string str(int d) const { return n ? num(sum / n, d) : "–"; }
+    };
+    Mean bp, bm, tp, tm, wp, wm;
+    int probed = 0;
+    std::string kind;
+    for (const auto& sd : seed_dirs(dir, rows[r][0])) {
+      if (!io::exists(sd + "/probe.json")) continue;
+      json j = json::parse(io::read_file(sd + "/probe.json"), nullptr, false);
+      if (j.is_discarded() || !j.contains("base") || !j.contains("cloze"))
+        throw Error::at(sd + "/probe.json", 0, "not a `cora probe` result");
+      ++probed;
+      bp.add(j["base"]["perplexity"]), bm.add(j["base"]["cloze_mrr"]);
+      if (j.contains("tuned")) {
+        kind = "LoRA applied";
+        tp.add(j["tuned"]["perplexity"]), tm.add(j["tuned"]["cloze_mrr"]);
+      } else if (j.contains("pairs")) {
+        kind = "CoRA weights of " + std::to_string(j["pairs"]["n"].get<int64_t>()) + " test pairs: mean (worst)";
+        tp.add(j["pairs"]["mean"]["perplexity"]), tm.add(j["pairs"]["mean"]["cloze_mrr"]);
+        wp.add(j["pairs"]["worst"]["perplexity"]), wm.add(j["pairs"]["worst"]["cloze_mrr"]);
+      }
+      if (note.empty())
+        note = std::to_string(j["text"]["tokens"].get<int64_t>()) + " held-out tokens; cloze: " +
+               std::to_string(j["cloze"]["items"].get<int64_t>()) + " WordNet definitions (" +
+               j["cloze"]["glosses"].get<std::string>() + ") cut before their hypernym, ranked among " +
+               std::to_string(j["cloze"]["candidates"].size()) + " candidates (chance MRR " +
+               num(j["cloze"]["chance_mrr"].get<double>()) + ")";
+    }
+    if (!probed) continue;
+    auto with = [&](const Mean& m, const Mean& w, int d) {
+      return m.str(d) + (w.n ? " (" + w.str(d) + ")" : "");
+    };
+    o << "<tr><td>" << esc(rows[r][0]) << "</td><td>" << probed << "</td><td>" << bp.str(2) << "</td><td>"
+      << (tp.n ? with(tp, wp, 2) : "–") << "</td><td>" << bm.str(3) << "</td><td>"
+      << (tm.n ? with(tm, wm, 3) : "–") << "</td><td>" << esc(kind.empty() ? "(nothing applied)" : kind)
+      << "</td></tr>\n";
+  }
+  if (o.str().empty()) return "";
+  return "<h2>What tuning costs the LLM outside recommendation (<code>cora probe</code>)</h2>\n"
+         "<table><tr><th>method</th><th>seeds probed</th><th>base perplexity</th><th>with the run's "
+         "weights</th><th>base cloze MRR</th><th>with the run's weights</th><th>weights</th></tr>\n" +
+         o.str() + "</table>\n<p>" + esc(note) + "; means over the seeds probed.</p>\n";
+}
+
 std::string render_report(const std::string& dir) {
   const std::string csv_path = dir + "/table.csv";
   if (!io::exists(csv_path))
@@ -236,17 +300,14 @@ std::string render_report(const std::string& dir) {
     o << "<h2>Test AUC and UAUC per method</h2>\n<div class=\"charts\">" << bar_chart("test AUC", auc)
       << bar_chart("test UAUC", uauc) << "</div>\n";
   }
+  o << probe_section(dir, rows);
   // Charts per method, from runs/<slug>/seed*/metrics.jsonl.
   o << "<h2>Training loss and validation AUC per method</h2>\n<div class=\"charts\">\n";
   for (size_t r = 1; r < rows.size(); ++r) {
     const std::string name = rows[r][0];
-    const std::string rdir = dir + "/runs/" + table_run_slug(name);
     std::vector<Series> loss, auc;
-    if (fs::is_directory(rdir)) {
-      std::vector<std::string> seeds;
-      for (const auto& e : fs::directory_iterator(rdir)) seeds.push_back(e.path().string());
-      std::sort(seeds.begin(), seeds.end());
-      for (const auto& sd : seeds) {
+    {
+      for (const auto& sd : seed_dirs(dir, name)) {
         if (!io::exists(sd + "/metrics.jsonl")) continue;
         Series l{fs::path(sd).filename().string(), {}, {}}, a = l;
         std::istringstream in(io::read_file(sd + "/metrics.jsonl"));

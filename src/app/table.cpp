@@ -364,13 +364,17 @@ int table(const TableArgs& a) {
         problems.push_back(row.name + ": paper row '" + row.paper + "' is not in " + spec.paper_file);
 
   // Seed by seed (every row of the first seed, then of the next): an interrupted table has
-  // whole seeds done, so its mean, std and p-values are over complete seeds.
-  auto seed_rank = [&](uint64_t s) {
-    return std::find(spec.seeds.begin(), spec.seeds.end(), s) - spec.seeds.begin();
+  // whole seeds done, so its mean, std and p-values are over complete seeds. Rows run once that
+  // no other row reads (extras such as a longer schedule) come after every seed.
+  std::set<std::string> needed;
+  for (const auto& row : spec.rows)
+    for (const auto& [key, dep] : row.runs) needed.insert(dep);
+  auto rank = [&](const PlannedRun& p) {
+    if (p.row->once && !needed.count(p.row->name)) return static_cast<std::ptrdiff_t>(spec.seeds.size());
+    return std::find(spec.seeds.begin(), spec.seeds.end(), p.seed) - spec.seeds.begin();
   };
-  std::stable_sort(plan.begin(), plan.end(), [&](const PlannedRun& x, const PlannedRun& y) {
-    return seed_rank(x.seed) < seed_rank(y.seed);
-  });
+  std::stable_sort(plan.begin(), plan.end(),
+                   [&](const PlannedRun& x, const PlannedRun& y) { return rank(x) < rank(y); });
   err << "table " << spec.title << ": " << plan.size() << " runs over seeds [";
   for (size_t i = 0; i < spec.seeds.size(); ++i) err << (i ? ", " : "") << spec.seeds[i];
   err << "] -> " << out << "\n";

@@ -56,6 +56,16 @@ TEST(Cli, ExitCodesAndErrorMessages) {
   r = run("eval --run " + t.file("run") + " --split valid_small");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("\"split\": \"valid_small\""), std::string::npos) << r.out;
+
+  // cora probe: exactly one of --run, --llm and --table; a CF run is refused by name.
+  r = run("probe");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("give exactly one of --run and --llm"), std::string::npos) << r.out;
+  r = run("probe --table " + t.path() + " --run " + t.file("run"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("probe --run " + t.file("run"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("is a 'mf' run: cora probe measures an LLM method's run"), std::string::npos) << r.out;
 }
 
 }  // namespace

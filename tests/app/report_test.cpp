@@ -1,9 +1,11 @@
 // `cora report`: well-formed XHTML + SVG with every method's row and charts, self-contained.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <vector>
 
 #include "cora/app/table.h"
+#include "cora/core/error.h"
 #include "test_util.h"
 
 namespace cora::app {
@@ -68,7 +70,22 @@ TEST(Report, WellFormedWithEveryMethodAndItsCharts) {
   write_text(t.file("runs/cora_mf/seed0/metrics.jsonl"),
              "{\"step\": 50, \"epoch\": 0, \"loss\": 0.66, \"lr\": 0.001, \"valid\": {\"auc\": 0.66, \"uauc\": 0.6}}\n");
   std::string html = render_report(t.path());
+  EXPECT_EQ(html.find("cora probe"), std::string::npos);  // no run probed: no section
+  // `cora probe` results of two seeds of a row: means over the seeds, CoRA's worst pair beside.
+  for (int s = 0; s < 2; ++s)
+    write_text(t.file("runs/cora_mf/seed" + std::to_string(s) + "/probe.json"),
+               R"({"base": {"perplexity": 70.0, "cloze_mrr": 0.30}, "text": {"tokens": 8192},
+                   "cloze": {"items": 300, "glosses": "held out", "candidates": ["a", "b"], "chance_mrr": 0.75},
+                   "pairs": {"n": 100, "mean": {"perplexity": )" + std::to_string(71 + s) +
+                   R"(, "cloze_mrr": 0.29}, "worst": {"perplexity": 80.0, "cloze_mrr": 0.2}}})");
+  html = render_report(t.path());
   EXPECT_EQ(xml_problem(html), "");
+  EXPECT_NE(html.find("<tr><td>CoRA-MF</td><td>2</td><td>70.00</td><td>71.50 (80.00)</td><td>0.300</td>"
+                      "<td>0.290 (0.200)</td><td>CoRA weights of 100 test pairs: mean (worst)</td></tr>"),
+            std::string::npos) << html;
+  write_text(t.file("runs/mf/seed0/probe.json"), "{}");
+  EXPECT_THROW(render_report(t.path()), Error);
+  std::filesystem::remove(t.file("runs/mf/seed0/probe.json"));
   EXPECT_NE(html.find("<title>Demo &lt;table&gt; &amp; co</title>"), std::string::npos);
   for (const char* m : {"<td>MF</td>", "<td>CoRA-MF</td>", "<td>CoRA-MF, random-init LLM</td>"})
     EXPECT_NE(html.find(m), std::string::npos) << m;

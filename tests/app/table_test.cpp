@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "cora/app/table.h"
 #include "cora/config/config.h"
@@ -94,6 +95,28 @@ TEST(Table, DryRunChecksEveryInputWithoutTraining) {
   a.overrides.back() = "llm.dir=" + t.file("llm");
   EXPECT_EQ(error_of([&] { table(a); }), "");
   EXPECT_FALSE(std::filesystem::exists(t.file("out")));  // nothing trained or written
+}
+
+TEST(Table, RunsSeedBySeedWithOnceExtrasLast) {
+  TempDir t;
+  cora::testing::write_planted_split(t.file("data"));
+  write_text(t.file("mf.json"), R"({"method": "mf", "data": {"dir": ")" + t.file("data") + R"("}})");
+  write_text(t.file("icl.json"), R"({"method": "icl", "data": {"dir": ")" + t.file("data") +
+                                     R"("}, "llm": {"dir": ")" + t.file("llm") + R"("}})");
+  write_text(t.file("llm/config.json"), "{}");
+  write_text(t.file("llm/tokenizer.model"), "x");
+  write_text(t.file("spec.json"), R"({"seeds": [3, 1], "rows": [
+      {"name": "MF", "config": ")" + t.file("mf.json") + R"("},
+      {"name": "MF long", "config": ")" + t.file("mf.json") + R"(", "once": true},
+      {"name": "ICL", "config": ")" + t.file("icl.json") + R"("}]})");
+  TableArgs a{t.file("spec.json"), t.file("out"), {}, true};
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(error_of([&] { table(a); }), "");
+  std::string plan = ::testing::internal::GetCapturedStderr(), order;
+  std::istringstream in(plan);
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind("  new\t", 0) == 0) order += l.substr(6, l.find('\t', 6) - 6) + ";";
+  EXPECT_EQ(order, "MF seed 3;ICL seed 3;MF seed 1;ICL seed 1;MF long seed 3;") << plan;
 }
 
 TEST(Table, ReuseComparesOnlyTheKeysTheMethodReads) {

@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 
 #include "cora/core/error.h"
 #include "cora/io/files.h"
@@ -210,19 +213,43 @@ TEST(Probe, TrainedRunsEndToEnd) {
   // one-piece hypernyms), so give the dictionary's tokenizer to the World's LLM.
   std::filesystem::copy_file(d.t.file("tok.model"), w.t.file("llm/tokenizer.model"),
                              std::filesystem::copy_options::overwrite_existing);
+  // The runs lie in a `cora table` layout (OUT/runs/<row>/seed<k>), with the MF run beside them.
   auto c = w.config("tallrec");
   c.prompt.answer = "dog";  // a piece of this tokenizer
-  train(c, w.t.file("tallrec"), false);
+  train(c, w.t.file("table/runs/tallrec/seed0"), false);
   auto cc = w.config("cora");
   cc.prompt.answer = "dog";
-  train(cc, w.t.file("cora"), false);
+  train(cc, w.t.file("table/runs/cora/seed0"), false);
+  io::make_dirs(w.t.file("table/runs/mf"));
+  std::filesystem::copy(w.t.file("cf"), w.t.file("table/runs/mf/seed0"), std::filesystem::copy_options::recursive);
+
+  // `cora probe --table`: every LLM run not yet probed, one JSON line each; then nothing left.
+  const std::string cli = std::string(std::getenv("CORA_BIN") ? std::getenv("CORA_BIN") : "./cora") +
+                          " probe --table " + w.t.file("table") + " --text " + w.t.file("held.txt") +
+                          " --wordnet " + d.t.file("wn") + " --candidates 4 --window 16 --pairs 2";
+  auto run_cli = [&](const std::string& cmd) {
+    std::string out;
+    FILE* p = ::popen((cmd + " 2>" + w.t.file("cli.err")).c_str(), "r");
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    EXPECT_EQ(::pclose(p), 0) << io::read_file(w.t.file("cli.err"));
+    return out;
+  };
+  std::istringstream lines(run_cli(cli));
+  std::vector<std::string> methods;
+  for (std::string l; std::getline(lines, l);) methods.push_back(json::parse(l)["method"]);
+  EXPECT_EQ(methods, (std::vector<std::string>{"cora", "tallrec"}));
+  EXPECT_EQ(json::parse(io::read_file(w.t.file("table/runs/cora/seed0/probe.json")))["pairs"]["n"], 2);
+  EXPECT_FALSE(io::exists(w.t.file("table/runs/mf/seed0/probe.json")));
+  EXPECT_EQ(run_cli(cli), "");
+  EXPECT_NE(io::read_file(w.t.file("cli.err")).find("probed before"), std::string::npos);
 
   ProbeOptions o;
   o.text = w.t.file("held.txt");
   o.wordnet = d.t.file("wn");
   o.candidates = 4;
   o.window = 16;
-  o.run = w.t.file("tallrec");
+  o.run = w.t.file("table/runs/tallrec/seed0");
   json tj = probe(o);
   EXPECT_EQ(tj["method"], "tallrec");
   EXPECT_EQ(tj["cloze"]["items"], 8);
@@ -234,10 +261,10 @@ TEST(Probe, TrainedRunsEndToEnd) {
   }
   EXPECT_GT(tj["base"]["perplexity"].get<double>(), 1.0);
   EXPECT_NE(tj["tuned"]["perplexity"].get<double>(), tj["base"]["perplexity"].get<double>());
-  EXPECT_EQ(json::parse(io::read_file(w.t.file("tallrec/probe.json")))["tuned"], tj["tuned"]);
+  EXPECT_EQ(json::parse(io::read_file(w.t.file("table/runs/tallrec/seed0/probe.json")))["tuned"], tj["tuned"]);
   EXPECT_NE(probe_table(tj).find("tallrec LoRA applied (= merged)"), std::string::npos);
 
-  o.run = w.t.file("cora");
+  o.run = w.t.file("table/runs/cora/seed0");
   o.pairs = 4;
   json cj = probe(o);
   ASSERT_TRUE(cj.contains("pairs"));

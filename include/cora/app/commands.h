@@ -73,10 +73,12 @@ int tokenize(const TokenizeArgs& a);
 
 struct ProbeArgs {
   method::ProbeOptions o;
-  std::string out;  ///< also write the JSON here ("" : only <run>/probe.json with --run)
+  std::string table;  ///< or every LLM run of a `cora table` output directory (skips probed runs)
+  std::string out;    ///< also write the JSON here ("" : only <run>/probe.json with --run)
 };
 /// `cora probe`: general-text perplexity and the WordNet cloze of a run's LLM with and without
-/// what the run writes into it (method/probe.h); prints the table.
+/// what the run writes into it (method/probe.h); prints the JSON (one line per run with
+/// --table) and the table on standard error.
 int probe(const ProbeArgs& a);
 
 struct ReportArgs {
