@@ -183,54 +183,70 @@ std::vector<std::string> seed_dirs(const std::string& dir, const std::string& ro
 // What tuning does to the LLM outside recommendation: each row's `cora probe` results
 // (runs/<slug>/seed*/probe.json), means over the seeds probed; nothing when none was probed.
 std::string probe_section(const std::string& dir, const std::vector<std::vector<std::string>>& rows) {
+  struct Mean {
+    double sum = 0;
+    int n = 0;
+    void add(const json& v) { sum += v.get<double>(), ++n; }
+    std::string str(int d) const { return n ? num(sum / n, d) : "–"; }
+  };
   std::ostringstream o;
   std::string note;
+  std::vector<std::string> sets;  // the cloze sets of the first probe read
   for (size_t r = 1; r < rows.size(); ++r) {
-    struct Mean {
-      double sum = 0;
-      int n = 0;
-      void add(const json& v) { sum += v.get<double>(), ++n; }
-      std::string str(int d) const { return n ? num(sum / n, d) : "–"; }
-    };
-    Mean bp, bm, tp, tm, wp, wm;
+    // [0] perplexity, then each set's MRR; base, with the weights (mean), worst pair.
+    std::vector<Mean> base, with, worst;
     int probed = 0;
     std::string kind;
     for (const auto& sd : seed_dirs(dir, rows[r][0])) {
       if (!io::exists(sd + "/probe.json")) continue;
-      json j = json::parse(io::read_file(sd + "/probe.json"), nullptr, false);
-      if (j.is_discarded() || !j.contains("base") || !j.contains("cloze"))
-        throw Error::at(sd + "/probe.json", 0, "not a `cora probe` result");
+      const std::string path = sd + "/probe.json";
+      json j = json::parse(io::read_file(path), nullptr, false);
+      if (j.is_discarded() || !j.contains("base") || !j.contains("cloze") || !j["cloze"].contains("sets"))
+        throw Error::at(path, 0, "not a `cora probe` result");
+      if (sets.empty()) {
+        for (auto it = j["cloze"]["sets"].begin(); it != j["cloze"]["sets"].end(); ++it) {
+          sets.push_back(it.key());
+          note += "; " + it.key() + ": " + std::to_string(it.value()["items"].get<int64_t>()) + " " +
+                  it.value()["glosses"].get<std::string>();
+        }
+        note = std::to_string(j["text"]["tokens"].get<int64_t>()) + " held-out tokens. Cloze: WordNet " +
+               "definitions cut before their hypernym, ranked among " +
+               std::to_string(j["cloze"]["candidates"].size()) + " candidates (chance MRR " +
+               num(j["cloze"]["chance_mrr"].get<double>()) + ")" + note;
+      }
+      auto add = [&](std::vector<Mean>& to, const json& s) {
+        to.resize(1 + sets.size());
+        to[0].add(s["perplexity"]);
+        for (size_t k = 0; k < sets.size(); ++k) {
+          if (!s["cloze"].contains(sets[k])) throw Error::at(path, 0, "no cloze set '" + sets[k] + "'");
+          to[1 + k].add(s["cloze"][sets[k]]["mrr"]);
+        }
+      };
       ++probed;
-      bp.add(j["base"]["perplexity"]), bm.add(j["base"]["cloze_mrr"]);
+      add(base, j["base"]);
       if (j.contains("tuned")) {
         kind = "LoRA applied";
-        tp.add(j["tuned"]["perplexity"]), tm.add(j["tuned"]["cloze_mrr"]);
+        add(with, j["tuned"]);
       } else if (j.contains("pairs")) {
         kind = "CoRA weights of " + std::to_string(j["pairs"]["n"].get<int64_t>()) + " test pairs: mean (worst)";
-        tp.add(j["pairs"]["mean"]["perplexity"]), tm.add(j["pairs"]["mean"]["cloze_mrr"]);
-        wp.add(j["pairs"]["worst"]["perplexity"]), wm.add(j["pairs"]["worst"]["cloze_mrr"]);
+        add(with, j["pairs"]["mean"]);
+        add(worst, j["pairs"]["worst"]);
       }
-      if (note.empty())
-        note = std::to_string(j["text"]["tokens"].get<int64_t>()) + " held-out tokens; cloze: " +
-               std::to_string(j["cloze"]["items"].get<int64_t>()) + " WordNet definitions (" +
-               j["cloze"]["glosses"].get<std::string>() + ") cut before their hypernym, ranked among " +
-               std::to_string(j["cloze"]["candidates"].size()) + " candidates (chance MRR " +
-               num(j["cloze"]["chance_mrr"].get<double>()) + ")";
     }
     if (!probed) continue;
-    auto with = [&](const Mean& m, const Mean& w, int d) {
-      return m.str(d) + (w.n ? " (" + w.str(d) + ")" : "");
-    };
-    o << "<tr><td>" << esc(rows[r][0]) << "</td><td>" << probed << "</td><td>" << bp.str(2) << "</td><td>"
-      << (tp.n ? with(tp, wp, 2) : "–") << "</td><td>" << bm.str(3) << "</td><td>"
-      << (tm.n ? with(tm, wm, 3) : "–") << "</td><td>" << esc(kind.empty() ? "(nothing applied)" : kind)
-      << "</td></tr>\n";
+    o << "<tr><td>" << esc(rows[r][0]) << "</td><td>" << probed << "</td>";
+    for (size_t k = 0; k < base.size(); ++k) {
+      const int d = k ? 3 : 2;
+      o << "<td>" << base[k].str(d) << "</td><td>"
+        << (with.empty() ? "–" : with[k].str(d) + (worst.empty() ? "" : " (" + worst[k].str(d) + ")")) << "</td>";
+    }
+    o << "<td>" << esc(kind.empty() ? "(nothing applied)" : kind) << "</td></tr>\n";
   }
   if (o.str().empty()) return "";
-  return "<h2>What tuning costs the LLM outside recommendation (<code>cora probe</code>)</h2>\n"
-         "<table><tr><th>method</th><th>seeds probed</th><th>base perplexity</th><th>with the run's "
-         "weights</th><th>base cloze MRR</th><th>with the run's weights</th><th>weights</th></tr>\n" +
-         o.str() + "</table>\n<p>" + esc(note) + "; means over the seeds probed.</p>\n";
+  std::string head = "<tr><th>method</th><th>seeds probed</th><th>perplexity: base</th><th>with the run's weights</th>";
+  for (const auto& s : sets) head += "<th>" + esc(s) + " cloze MRR: base</th><th>with the run's weights</th>";
+  return "<h2>What tuning costs the LLM outside recommendation (<code>cora probe</code>)</h2>\n<table>" + head +
+         "<th>weights</th></tr>\n" + o.str() + "</table>\n<p>" + esc(note) + ". Means over the seeds probed.</p>\n";
 }
 
 std::string render_report(const std::string& dir) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <sstream>
@@ -42,12 +43,20 @@ std::string strip_punct(std::string w) {
   return w;
 }
 
-struct Scores {
-  double perplexity = 0, top1 = 0, mrr = 0, mean_rank = 0;
-  json to_json() const {
-    return {{"perplexity", perplexity}, {"cloze_top1", top1}, {"cloze_mrr", mrr}, {"cloze_mean_rank", mean_rank}};
-  }
+struct Cloze {
+  double top1 = 0, mrr = 0, mean_rank = 0;
 };
+// One model's numbers: the perplexity and each cloze set's scores (in the order of the sets).
+struct Scores {
+  double perplexity = 0;
+  std::vector<Cloze> cloze;
+};
+json to_json(const Scores& s, const std::vector<std::string>& names) {
+  json j = {{"perplexity", s.perplexity}, {"cloze", json::object()}};
+  for (size_t k = 0; k < names.size(); ++k)
+    j["cloze"][names[k]] = {{"top1", s.cloze[k].top1}, {"mrr", s.cloze[k].mrr}, {"mean_rank", s.cloze[k].mean_rank}};
+  return j;
+}
 
 // The text stream: BOS (when the tokenizer adds one) + pieces of each line, the first
 // max_tokens + 1 tokens.
@@ -87,8 +96,8 @@ ClozeBatch cloze_prompts(const ClozeSet& cs, const text::Tokenizer& tok, int32_t
 
 // Top-1 accuracy, mean reciprocal rank and mean rank of the right candidate (rank 1 + the number
 // of candidates scored strictly higher).
-void score_cloze(llm::LlamaImpl& m, const ClozeBatch& cb, const std::vector<int32_t>& cand,
-                 int64_t batch, llm::Adapter* adapter, const torch::Tensor& input, Scores& s) {
+Cloze score_cloze(llm::LlamaImpl& m, const ClozeBatch& cb, const std::vector<int32_t>& cand,
+                  int64_t batch, llm::Adapter* adapter, const torch::Tensor& input) {
   torch::NoGradGuard ng;
   const auto dev = m.parameters().front().device();
   auto rows = torch::tensor(std::vector<int64_t>(cand.begin(), cand.end()), torch::kInt64).to(dev);
@@ -121,17 +130,19 @@ void score_cloze(llm::LlamaImpl& m, const ClozeBatch& cb, const std::vector<int3
       rank_sum += static_cast<double>(rank);
     }
   }
-  s.top1 = n ? top1 / n : 0;
-  s.mrr = n ? rr / n : 0;
-  s.mean_rank = n ? rank_sum / n : 0;
+  Cloze c;
+  c.top1 = n ? top1 / n : 0;
+  c.mrr = n ? rr / n : 0;
+  c.mean_rank = n ? rank_sum / n : 0;
+  return c;
 }
 
-Scores measure(llm::LlamaImpl& m, const std::vector<int32_t>& text, const ClozeBatch& cb,
-               const ClozeSet& cs, const ProbeOptions& o, llm::Adapter* adapter,
+Scores measure(llm::LlamaImpl& m, const std::vector<int32_t>& text, const std::vector<ClozeBatch>& sets,
+               const std::vector<int32_t>& cand, const ProbeOptions& o, llm::Adapter* adapter,
                const torch::Tensor& input) {
   Scores s;
   s.perplexity = std::exp(text_nll(m, text, o.window, o.batch, adapter, input));
-  score_cloze(m, cb, cs.candidate_ids, o.batch, adapter, input, s);
+  for (const auto& cb : sets) s.cloze.push_back(score_cloze(m, cb, cand, o.batch, adapter, input));
   return s;
 }
 
@@ -165,7 +176,8 @@ double text_nll(llm::LlamaImpl& m, const std::vector<int32_t>& ids, int64_t T, i
 }
 
 ClozeSet build_cloze(const std::string& wordnet_dir, const text::Tokenizer& tok, int64_t candidates,
-                     const std::set<std::string>* only_glosses, int64_t max_items, uint64_t seed) {
+                     const std::function<bool(const std::string&)>& keep, int64_t max_items,
+                     uint64_t seed) {
   const std::string path = wordnet_dir + "/data.noun";
   if (!io::exists(path))
     throw Error(path + " does not exist (hint: apt-get install wordnet-base, or --wordnet DIR)");
@@ -255,7 +267,7 @@ ClozeSet build_cloze(const std::string& wordnet_dir, const text::Tokenizer& tok,
   std::set<std::string> cand(cs.candidates.begin(), cs.candidates.end());
   std::vector<ClozeItem> items;
   for (const auto& e : all)
-    if (cand.count(e.item.answer) && (!only_glosses || only_glosses->count(*e.gloss)))
+    if (cand.count(e.item.answer) && (!keep || keep(*e.gloss)))
       items.push_back(e.item);
   cs.eligible = static_cast<int64_t>(items.size());
   if (static_cast<int64_t>(items.size()) > max_items) {
@@ -269,7 +281,7 @@ ClozeSet build_cloze(const std::string& wordnet_dir, const text::Tokenizer& tok,
     for (size_t k : idx) kept.push_back(items[k]);
     items = std::move(kept);
   }
-  if (items.empty()) throw Error(path + ": no cloze items (no held-out noun names its hypernym)");
+  if (items.empty()) throw Error(path + ": no cloze items (no noun of this set names its hypernym)");
   cs.items = std::move(items);
   return cs;
 }
@@ -330,18 +342,39 @@ json probe(const ProbeOptions& o) {
         pc["pretrain"].value("wordnet_dir", "") != "")
       wordnet = pc["pretrain"]["wordnet_dir"].get<std::string>();
   }
+  // Cloze sets: with a `cora pretrain` model, definitions it learned in pretraining (a seeded
+  // sample) and definitions held out of it; with another checkpoint, a sample of all of WordNet.
   std::set<std::string> held_glosses;
-  const bool held_only = io::exists(held);  // the LLM pretrained on every other gloss
-  if (held_only) {
+  const bool pretrained_here = io::exists(held);
+  if (pretrained_here) {
     std::istringstream in(io::read_file(held));
     for (std::string l; std::getline(in, l);) held_glosses.insert(l);
   }
-  ClozeSet cs = build_cloze(wordnet, tok, o.candidates, held_only ? &held_glosses : nullptr,
-                            o.cloze_items, o.seed);
-  ClozeBatch cb = cloze_prompts(cs, tok, bos);
+  struct SetSpec {
+    std::string name, glosses;
+    std::function<bool(const std::string&)> keep;
+  };
+  std::vector<SetSpec> specs;
+  if (pretrained_here) {
+    specs.push_back({"learned", "definitions the LLM read in pretraining",
+                     [&](const std::string& g) { return !held_glosses.count(g); }});
+    specs.push_back({"held_out", "definitions held out of the LLM's pretraining",
+                     [&](const std::string& g) { return held_glosses.count(g) > 0; }});
+  } else {
+    specs.push_back({"wordnet", "all of WordNet", {}});
+  }
+  std::vector<ClozeSet> sets;
+  std::vector<ClozeBatch> batches;
+  std::vector<std::string> names;
+  for (const auto& sp : specs) {
+    sets.push_back(build_cloze(wordnet, tok, o.candidates, sp.keep, o.cloze_items, o.seed));
+    batches.push_back(cloze_prompts(sets.back(), tok, bos));
+    names.push_back(sp.name);
+  }
+  const ClozeSet& first = sets.front();  // every set has the same candidates
   double harmonic = 0;
-  for (size_t k = 1; k <= cs.candidates.size(); ++k) harmonic += 1.0 / static_cast<double>(k);
-  const double K = static_cast<double>(cs.candidates.size());
+  for (size_t k = 1; k <= first.candidates.size(); ++k) harmonic += 1.0 / static_cast<double>(k);
+  const double K = static_cast<double>(first.candidates.size());
 
   json j;
   j["llm"] = io::absolute(llm_dir);
@@ -352,17 +385,18 @@ json probe(const ProbeOptions& o) {
   }
   j["text"] = {{"file", io::absolute(text_file)}, {"tokens", (static_cast<int64_t>(text.size()) - 1) / o.window * o.window},
                {"window", o.window}};
-  j["cloze"] = {{"wordnet", wordnet}, {"items", cs.items.size()}, {"eligible", cs.eligible},
-                {"glosses", held_only ? "held out of the LLM's pretraining" : "all of WordNet"},
-                {"candidates", cs.candidates}, {"chance_top1", 1.0 / K}, {"chance_mrr", harmonic / K},
-                {"chance_mean_rank", (K + 1) / 2}};
-  spdlog::info("probe: {} text tokens, {} cloze items over {} candidates", j["text"]["tokens"].get<int64_t>(),
-               cs.items.size(), cs.candidates.size());
-  j["base"] = measure(m, text, cb, cs, o, nullptr, {}).to_json();
+  j["cloze"] = {{"wordnet", wordnet}, {"candidates", first.candidates}, {"chance_top1", 1.0 / K},
+                {"chance_mrr", harmonic / K}, {"chance_mean_rank", (K + 1) / 2}, {"sets", json::object()}};
+  for (size_t k = 0; k < sets.size(); ++k)
+    j["cloze"]["sets"][names[k]] = {{"items", sets[k].items.size()}, {"eligible", sets[k].eligible},
+                                    {"glosses", specs[k].glosses}};
+  spdlog::info("probe: {} text tokens; cloze over {} candidates: {}", j["text"]["tokens"].get<int64_t>(),
+               first.candidates.size(), j["cloze"]["sets"].dump());
+  const auto& cand = first.candidate_ids;
+  j["base"] = to_json(measure(m, text, batches, cand, o, nullptr, {}), names);
 
   llm::Adapter* ad = setup ? setup->method->adapter() : nullptr;
   if (setup && ad) {
-    cf::Rows probe_rows;
     if (c.method == "cora") {
       // CoRA: the weights of `pairs` real (user, item) pairs of the test split, one at a time.
       const data::Split& test = setup->data.test;
@@ -370,31 +404,35 @@ json probe(const ProbeOptions& o) {
       const int64_t n = std::min<int64_t>(o.pairs, rows.size());
       auto g = torch::make_generator<at::CPUGeneratorImpl>(o.seed);
       auto sel = torch::randperm(rows.size(), g, torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, n);
-      probe_rows = rows.index(sel).to(setup->device);
+      cf::Rows probe_rows = rows.index(sel).to(setup->device);
       auto wc = setup->method->adapter_input(probe_rows);  // [n, D, r]
       auto uid = probe_rows.uid.to(torch::kCPU), iid = probe_rows.iid.to(torch::kCPU);
       json per = json::array();
       Scores mean, worst;
-      worst.top1 = worst.mrr = 1e300;
+      mean.cloze.resize(sets.size());
+      worst.cloze.assign(sets.size(), Cloze{1e300, 1e300, 0});
       for (int64_t p = 0; p < n; ++p) {
-        Scores s = measure(m, text, cb, cs, o, ad, wc.narrow(0, p, 1));
-        per.push_back({{"uid", uid[p].item<int64_t>()}, {"iid", iid[p].item<int64_t>()},
-                       {"perplexity", s.perplexity}, {"cloze_top1", s.top1}, {"cloze_mrr", s.mrr},
-                       {"cloze_mean_rank", s.mean_rank}});
+        Scores s = measure(m, text, batches, cand, o, ad, wc.narrow(0, p, 1));
+        json e = to_json(s, names);
+        e["uid"] = uid[p].item<int64_t>();
+        e["iid"] = iid[p].item<int64_t>();
+        per.push_back(e);
         mean.perplexity += s.perplexity / n;
-        mean.top1 += s.top1 / n;
-        mean.mrr += s.mrr / n;
-        mean.mean_rank += s.mean_rank / n;
         worst.perplexity = std::max(worst.perplexity, s.perplexity);
-        worst.top1 = std::min(worst.top1, s.top1);
-        worst.mrr = std::min(worst.mrr, s.mrr);
-        worst.mean_rank = std::max(worst.mean_rank, s.mean_rank);
+        for (size_t k = 0; k < sets.size(); ++k) {
+          mean.cloze[k].top1 += s.cloze[k].top1 / n;
+          mean.cloze[k].mrr += s.cloze[k].mrr / n;
+          mean.cloze[k].mean_rank += s.cloze[k].mean_rank / n;
+          worst.cloze[k].top1 = std::min(worst.cloze[k].top1, s.cloze[k].top1);
+          worst.cloze[k].mrr = std::min(worst.cloze[k].mrr, s.cloze[k].mrr);
+          worst.cloze[k].mean_rank = std::max(worst.cloze[k].mean_rank, s.cloze[k].mean_rank);
+        }
         if ((p + 1) % 10 == 0) spdlog::info("probe: {}/{} pairs", p + 1, n);
       }
-      j["pairs"] = {{"split", "test"}, {"n", n}, {"seed", o.seed}, {"mean", mean.to_json()},
-                    {"worst", worst.to_json()}, {"per_pair", per}};
+      j["pairs"] = {{"split", "test"}, {"n", n}, {"seed", o.seed}, {"mean", to_json(mean, names)},
+                    {"worst", to_json(worst, names)}, {"per_pair", per}};
     } else {
-      j["tuned"] = measure(m, text, cb, cs, o, ad, {}).to_json();  // the LoRA, as merged
+      j["tuned"] = to_json(measure(m, text, batches, cand, o, ad, {}), names);  // the LoRA, as merged
     }
   }
   j["seconds"] = now_seconds() - t0;
@@ -408,12 +446,21 @@ std::string probe_table(const json& j) {
     std::snprintf(b, sizeof b, "%.*f", digits, v.get<double>());
     return std::string(b);
   };
+  const json& cz = j["cloze"];
+  std::vector<std::string> names;
+  for (auto it = cz["sets"].begin(); it != cz["sets"].end(); ++it) names.push_back(it.key());
+  std::string out = "| LLM | perplexity |", rule = "|---|---|";
+  for (const auto& n : names) {
+    out += " " + n + " cloze top-1 | " + n + " cloze MRR |";
+    rule += "---|---|";
+  }
+  out += "\n" + rule + "\n";
   auto row = [&](const std::string& name, const json& s) {
-    return "| " + name + " | " + num(s["perplexity"], 2) + " | " + num(s["cloze_top1"], 3) + " | " +
-           num(s["cloze_mrr"], 3) + " | " + num(s["cloze_mean_rank"], 2) + " |\n";
+    std::string r = "| " + name + " | " + num(s["perplexity"], 2) + " |";
+    for (const auto& n : names) r += " " + num(s["cloze"][n]["top1"], 3) + " | " + num(s["cloze"][n]["mrr"], 3) + " |";
+    return r + "\n";
   };
   std::string method = j.value("method", "");
-  std::string out = "| LLM | perplexity | cloze top-1 | cloze MRR | cloze mean rank |\n|---|---|---|---|---|\n";
   out += row(method == "cora" ? "base (CoRA with no weights)" : "base", j["base"]);
   if (j.contains("tuned")) out += row(method + " LoRA applied (= merged)", j["tuned"]);
   if (j.contains("pairs")) {
@@ -421,14 +468,16 @@ std::string probe_table(const json& j) {
     out += row("CoRA weights, mean of " + n + " pairs", j["pairs"]["mean"]);
     out += row("CoRA weights, worst of " + n + " pairs", j["pairs"]["worst"]);
   }
-  const json& cz = j["cloze"];
-  out += "| chance | – | " + num(cz["chance_top1"], 3) + " | " + num(cz["chance_mrr"], 3) + " | " +
-         num(cz["chance_mean_rank"], 2) + " |\n";
-  out += "\nPerplexity over " + std::to_string(j["text"]["tokens"].get<int64_t>()) + " held-out tokens (" +
-         j["text"]["file"].get<std::string>() + "); cloze: " + std::to_string(cz["items"].get<int64_t>()) +
-         " WordNet definitions (" + cz["glosses"].get<std::string>() + ") cut before their hypernym, ranked among " +
-         std::to_string(cz["candidates"].size()) + " candidates.\n";
-  return out;
+  out += "| chance | – |";
+  for (size_t k = 0; k < names.size(); ++k) out += " " + num(cz["chance_top1"], 3) + " | " + num(cz["chance_mrr"], 3) + " |";
+  out += "\n\nPerplexity over " + std::to_string(j["text"]["tokens"].get<int64_t>()) + " held-out tokens (" +
+         j["text"]["file"].get<std::string>() + "). Cloze: WordNet definitions cut before their hypernym, ranked among " +
+         std::to_string(cz["candidates"].size()) + " candidates;";
+  for (const auto& n : names)
+    out += " " + n + ": " + std::to_string(cz["sets"][n]["items"].get<int64_t>()) + " " +
+           cz["sets"][n]["glosses"].get<std::string>() + ";";
+  out.back() = '.';
+  return out + "\n";
 }
 
 }  // namespace cora::method

@@ -74,15 +74,17 @@ TEST(Report, WellFormedWithEveryMethodAndItsCharts) {
   // `cora probe` results of two seeds of a row: means over the seeds, CoRA's worst pair beside.
   for (int s = 0; s < 2; ++s)
     write_text(t.file("runs/cora_mf/seed" + std::to_string(s) + "/probe.json"),
-               R"({"base": {"perplexity": 70.0, "cloze_mrr": 0.30}, "text": {"tokens": 8192},
-                   "cloze": {"items": 300, "glosses": "held out", "candidates": ["a", "b"], "chance_mrr": 0.75},
+               R"({"base": {"perplexity": 70.0, "cloze": {"learned": {"mrr": 0.30}}}, "text": {"tokens": 8192},
+                   "cloze": {"candidates": ["a", "b"], "chance_mrr": 0.75,
+                             "sets": {"learned": {"items": 300, "glosses": "seen"}}},
                    "pairs": {"n": 100, "mean": {"perplexity": )" + std::to_string(71 + s) +
-                   R"(, "cloze_mrr": 0.29}, "worst": {"perplexity": 80.0, "cloze_mrr": 0.2}}})");
+                   R"(, "cloze": {"learned": {"mrr": 0.29}}}, "worst": {"perplexity": 80.0, "cloze": {"learned": {"mrr": 0.2}}}}})");
   html = render_report(t.path());
   EXPECT_EQ(xml_problem(html), "");
   EXPECT_NE(html.find("<tr><td>CoRA-MF</td><td>2</td><td>70.00</td><td>71.50 (80.00)</td><td>0.300</td>"
                       "<td>0.290 (0.200)</td><td>CoRA weights of 100 test pairs: mean (worst)</td></tr>"),
             std::string::npos) << html;
+  EXPECT_NE(html.find("<th>learned cloze MRR: base</th>"), std::string::npos);
   write_text(t.file("runs/mf/seed0/probe.json"), "{}");
   EXPECT_THROW(render_report(t.path()), Error);
   std::filesystem::remove(t.file("runs/mf/seed0/probe.json"));

@@ -77,7 +77,7 @@ struct Dict {
 TEST(Probe, ClozeFollowsTheHypernymsOfTheDictionary) {
   Dict d;
   ASSERT_GT(d.tok->encode_following("quadruped").size(), 1u);
-  auto cs = build_cloze(d.t.file("wn"), *d.tok, 4, nullptr, 100, 0);
+  auto cs = build_cloze(d.t.file("wn"), *d.tok, 4, {}, 100, 0);
   // Frequencies: animal 3 (dog, cat, quadruped), dog 2 (poodle, Rex), plant 2 (tree, fern),
   // quadruped 1 (two pieces: left out), tree 1.
   EXPECT_EQ(cs.candidates, (std::vector<std::string>{"animal", "dog", "plant", "tree"}));
@@ -94,25 +94,26 @@ TEST(Probe, ClozeFollowsTheHypernymsOfTheDictionary) {
   EXPECT_EQ(cs.eligible, 8);
   // Held-out glosses only (as `cora pretrain` wrote them), and a seeded sample.
   std::set<std::string> held{kGlosses[5], kGlosses[7]};
-  auto h = build_cloze(d.t.file("wn"), *d.tok, 4, &held, 100, 0);
+  auto h = build_cloze(d.t.file("wn"), *d.tok, 4, [&](const std::string& g) { return held.count(g) > 0; }, 100, 0);
+  EXPECT_EQ(h.candidates, cs.candidates);  // counted over the whole dictionary
   ASSERT_EQ(h.items.size(), 2u);
   EXPECT_EQ(h.items[0].answer, "dog");
   EXPECT_EQ(h.items[1].answer, "plant");
-  auto s1 = build_cloze(d.t.file("wn"), *d.tok, 4, nullptr, 3, 5);
-  auto s2 = build_cloze(d.t.file("wn"), *d.tok, 4, nullptr, 3, 5);
+  auto s1 = build_cloze(d.t.file("wn"), *d.tok, 4, {}, 3, 5);
+  auto s2 = build_cloze(d.t.file("wn"), *d.tok, 4, {}, 3, 5);
   ASSERT_EQ(s1.items.size(), 3u);
   EXPECT_EQ(s1.eligible, 8);
   for (size_t k = 0; k < 3; ++k) EXPECT_EQ(s1.items[k].prefix, s2.items[k].prefix);
   // A broken line is named by file and line.
   write_text(d.t.file("bad/data.noun"), synset("00000001", "animal", "", "x") + "00000002 05 n zz dog 0 000 | y\n");
   try {
-    build_cloze(d.t.file("bad"), *d.tok, 4, nullptr, 100, 0);
+    build_cloze(d.t.file("bad"), *d.tok, 4, {}, 100, 0);
     FAIL() << "a broken data.noun was read";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad/data.noun:2: word count 'zz'"), std::string::npos) << e.what();
   }
   try {
-    build_cloze(d.t.file("none"), *d.tok, 4, nullptr, 100, 0);
+    build_cloze(d.t.file("none"), *d.tok, 4, {}, 100, 0);
     FAIL() << "a missing dictionary was read";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("none/data.noun does not exist"), std::string::npos) << e.what();
@@ -252,13 +253,16 @@ TEST(Probe, TrainedRunsEndToEnd) {
   o.run = w.t.file("table/runs/tallrec/seed0");
   json tj = probe(o);
   EXPECT_EQ(tj["method"], "tallrec");
-  EXPECT_EQ(tj["cloze"]["items"], 8);
-  EXPECT_EQ(tj["cloze"]["glosses"], "all of WordNet");
+  EXPECT_EQ(tj["cloze"]["sets"]["wordnet"]["items"], 8);
+  EXPECT_EQ(tj["cloze"]["sets"]["wordnet"]["glosses"], "all of WordNet");
   EXPECT_NEAR(tj["cloze"]["chance_mrr"].get<double>(), (1 + 0.5 + 1.0 / 3 + 0.25) / 4, 1e-12);
-  for (const char* k : {"perplexity", "cloze_top1", "cloze_mrr", "cloze_mean_rank"}) {
-    EXPECT_TRUE(tj["base"].contains(k)) << k;
-    EXPECT_TRUE(tj["tuned"].contains(k)) << k;
+  for (const char* k : {"top1", "mrr", "mean_rank"}) {
+    EXPECT_TRUE(tj["base"]["cloze"]["wordnet"].contains(k)) << k;
+    EXPECT_TRUE(tj["tuned"]["cloze"]["wordnet"].contains(k)) << k;
   }
+  const double mrr = tj["base"]["cloze"]["wordnet"]["mrr"].get<double>();
+  EXPECT_GE(mrr, 0.25);  // ranks 1..4
+  EXPECT_LE(mrr, 1.0);
   EXPECT_GT(tj["base"]["perplexity"].get<double>(), 1.0);
   EXPECT_NE(tj["tuned"]["perplexity"].get<double>(), tj["base"]["perplexity"].get<double>());
   EXPECT_EQ(json::parse(io::read_file(w.t.file("table/runs/tallrec/seed0/probe.json")))["tuned"], tj["tuned"]);
@@ -280,6 +284,9 @@ TEST(Probe, TrainedRunsEndToEnd) {
   EXPECT_EQ(cj["pairs"]["worst"]["perplexity"].get<double>(), hi);
   EXPECT_GT(hi, lo);  // the pairs' weights differ
   EXPECT_NE(probe_table(cj).find("CoRA weights, worst of 4 pairs"), std::string::npos);
+  double worst_mrr = 1;
+  for (const auto& p : cj["pairs"]["per_pair"]) worst_mrr = std::min(worst_mrr, p["cloze"]["wordnet"]["mrr"].get<double>());
+  EXPECT_EQ(cj["pairs"]["worst"]["cloze"]["wordnet"]["mrr"].get<double>(), worst_mrr);
 
   // Refused by name: a CF run, no held-out text, both --run and --llm.
   ProbeOptions bad = o;

@@ -6,7 +6,8 @@
 //  - a WordNet hypernym cloze built offline: a noun's definition cut before the first word that
 //    is its hypernym's lemma ("an intelligent ___" → dog), the right word ranked among a fixed
 //    candidate set (the K most frequent such hypernyms that are one token in the LLM's
-//    vocabulary); with a cora-pretrained LLM only definitions held out of its pretraining;
+//    vocabulary); with a cora-pretrained LLM in two sets, definitions it learned in pretraining
+//    (knowledge it may forget) and definitions held out of it;
 //  each for the base LLM (the run's frozen LLM; CoRA with no weights applied), the LLM with the
 //  TALLRec/CoLLM LoRA applied (the same function as the merged weights), and CoRA with the
 //  per-sample weights of real (user, item) pairs of the test split (mean and worst).
@@ -15,6 +16,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -37,10 +39,12 @@ struct ClozeSet {
   int64_t eligible = 0;                 ///< items before sampling
 };
 
-/// The hypernym cloze of `wordnet_dir`/data.noun for `tok`. `only_glosses` (optional): keep only
-/// synsets whose gloss line (as `cora pretrain` reads it) is in the set. Errors name the file.
+/// The hypernym cloze of `wordnet_dir`/data.noun for `tok`: the candidates are counted over the
+/// whole dictionary; `keep` (optional) selects the items by their synset's gloss line (as `cora
+/// pretrain` reads it); at most `max_items`, a seeded sample. Errors name the file and line.
 ClozeSet build_cloze(const std::string& wordnet_dir, const text::Tokenizer& tok, int64_t candidates,
-                     const std::set<std::string>* only_glosses, int64_t max_items, uint64_t seed);
+                     const std::function<bool(const std::string&)>& keep, int64_t max_items,
+                     uint64_t seed);
 
 /// Mean next-token negative log-likelihood of `ids` over its non-overlapping windows of T + 1
 /// tokens (batches of `batch` windows), with an optional adapter and a per-sample adapter input
