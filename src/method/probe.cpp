@@ -329,6 +329,8 @@ json probe(const ProbeOptions& o) {
     throw Error(o.text.empty() ? llm_dir + " has no heldout_glosses.txt (not a `cora pretrain` model): "
                                            "give held-out text with --text FILE"
                                : "--text " + o.text + " does not exist");
+  if (o.text.empty() && io::read_file(held).empty())
+    throw Error(held + " is empty (the LLM was pretrained without WordNet): give held-out text with --text FILE");
   auto text = text_ids(text_file, tok, bos, o.max_tokens);
   if (static_cast<int64_t>(text.size()) < o.window + 1)
     throw Error(text_file + ": " + std::to_string(text.size()) + " tokens, fewer than one window of " +
@@ -345,11 +347,11 @@ json probe(const ProbeOptions& o) {
   // Cloze sets: with a `cora pretrain` model, definitions it learned in pretraining (a seeded
   // sample) and definitions held out of it; with another checkpoint, a sample of all of WordNet.
   std::set<std::string> held_glosses;
-  const bool pretrained_here = io::exists(held);
-  if (pretrained_here) {
+  if (io::exists(held)) {
     std::istringstream in(io::read_file(held));
     for (std::string l; std::getline(in, l);) held_glosses.insert(l);
   }
+  const bool pretrained_here = !held_glosses.empty();  // empty: pretrained without WordNet
   struct SetSpec {
     std::string name, glosses;
     std::function<bool(const std::string&)> keep;

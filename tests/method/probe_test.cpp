@@ -305,6 +305,13 @@ TEST(Probe, TrainedRunsEndToEnd) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("has no heldout_glosses.txt"), std::string::npos) << e.what();
   }
+  write_text(w.t.file("llm/heldout_glosses.txt"), "");  // pretrained without WordNet
+  try {
+    probe(bad);
+    FAIL() << "probed an empty held-out text";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("heldout_glosses.txt is empty"), std::string::npos) << e.what();
+  }
   bad = o;
   bad.llm = w.t.file("llm");
   EXPECT_THROW(probe(bad), UsageError);
