@@ -86,7 +86,7 @@ std::vector<Subcommand> table() {
          s->add_option("--dtype", a->dtype, "auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16")
              ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
          s->add_option("--logits", a->logits, "also write every prompt position's logits (fp32) to this safetensors file");
-         s->add_option("--threads", a->threads, "intra-op threads (0 = all cores)");
+         s->add_option("--threads", a->threads, "intra-op threads (0 = every core this process may run on: its CPU affinity)");
          return [a] { return generate(*a); };
        }},
       {"tokenize", "a tokenizer's ids for each line of text (tokenizer.model or tokenizer.json)",
@@ -133,6 +133,9 @@ std::vector<Subcommand> table() {
          s->add_option("--set", a->overrides, "override a config key of every row: key.path=value")
              ->allow_extra_args(false);
          s->add_flag("--dry-run", a->dry_run, "check every input and print the plan; train nothing");
+         s->add_flag("--collect", a->collect,
+                     "write table.md and table.csv from the runs finished so far; train nothing "
+                     "(e.g. while other processes run the remaining seeds)");
          return [a] { return table(*a); };
        }},
       {"probe", "what a trained run does to its LLM outside recommendation (held-out perplexity, WordNet cloze)",
@@ -154,7 +157,7 @@ std::vector<Subcommand> table() {
          s->add_option("--batch", o.batch, "windows or cloze prompts per forward pass (default 16)");
          s->add_option("--seed", o.seed, "pair and cloze sampling seed (default 0)");
          s->add_option("--device", o.device, "cpu | cuda | auto");
-         s->add_option("--threads", o.threads, "intra-op threads (0 = all cores)");
+         s->add_option("--threads", o.threads, "intra-op threads (0 = every core this process may run on: its CPU affinity)");
          s->add_option("--out", a->out, "also write the JSON to this file");
          return [a] { return probe(*a); };
        }},

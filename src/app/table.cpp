@@ -398,7 +398,7 @@ int table(const TableArgs& a) {
   // else of its method here; runs without any estimate are counted separately.
   std::map<std::string, std::pair<double, int>> by_row, by_method;
   bool stopped = false;
-  for (size_t k = 0; k < plan.size(); ++k) {
+  for (size_t k = 0; k < plan.size() && !a.collect; ++k) {
     auto& p = plan[k];
     if (p.status == "done") continue;
     double left = 0;

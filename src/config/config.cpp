@@ -137,7 +137,7 @@ std::vector<Field> fields(Config& c) {
        "write the resumable checkpoint after an evaluation at most this often (seconds; 0 = "
        "after every evaluation); always at the end and on SIGTERM/SIGINT", {}, false, 0},
       {"device", &c.device, "compute device", {"cpu", "cuda", "auto"}},
-      {"threads", &c.threads, "intra-op threads (0 = all cores)", {}, false, 0},
+      {"threads", &c.threads, "intra-op threads (0 = every core this process may run on: its CPU affinity)", {}, false, 0},
       {"log_level", &c.log_level, "logging level",
        {"trace", "debug", "info", "warn", "error"}},
   };

@@ -3,6 +3,7 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -14,10 +15,17 @@
 
 namespace cora {
 
+int64_t available_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
 void set_threads(int64_t threads) {
   if (threads < 0) throw Error::key("threads", "must be >= 0 (0 = all cores), got " +
                                                    std::to_string(threads));
-  int64_t n = threads == 0 ? std::max<int64_t>(1, std::thread::hardware_concurrency()) : threads;
+  int64_t n = threads == 0 ? available_cores() : threads;
   torch::set_num_threads(static_cast<int>(n));
   // Decaying weights and squared gradients reach denormal floats, which run ~100x slower on x86.
   at::globalContext().setFlushDenormal(true);

@@ -9,6 +9,7 @@
 #include "cora/app/table.h"
 #include "cora/config/config.h"
 #include "cora/eval/stats.h"
+#include "cora/io/files.h"
 #include "synthetic.h"
 #include "test_util.h"
 
@@ -117,6 +118,19 @@ TEST(Table, RunsSeedBySeedWithOnceExtrasLast) {
   for (std::string l; std::getline(in, l);)
     if (l.rfind("  new\t", 0) == 0) order += l.substr(6, l.find('\t', 6) - 6) + ";";
   EXPECT_EQ(order, "MF seed 3;ICL seed 3;MF seed 1;ICL seed 1;MF long seed 3;") << plan;
+
+  // --collect: the table of what is finished (MF seed 3 here, written by hand); nothing trains.
+  auto c = config::load(t.file("mf.json"), {"train.seed=3"});
+  write_text(t.file("out/runs/mf/seed3/config.resolved.json"), config::to_json(c));
+  write_text(t.file("out/runs/mf/seed3/metrics.json"), R"({"test": {"auc": 0.61, "uauc": 0.59}, "selection_metric": "auc"})");
+  TableArgs collect{t.file("spec.json"), t.file("out"), {}, false, true};
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(error_of([&] { table(collect); }), "");
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(io::read_file(t.file("out/table.md")).find("| MF | 1/2 | 0.6100 | 0.5900 |"), std::string::npos)
+      << io::read_file(t.file("out/table.md"));
+  EXPECT_FALSE(std::filesystem::exists(t.file("out/runs/mf/seed1")));
+  EXPECT_FALSE(std::filesystem::exists(t.file("out/runs/icl")));
 }
 
 TEST(Table, ReuseComparesOnlyTheKeysTheMethodReads) {

@@ -65,6 +65,7 @@ struct TableArgs {
   std::string out;
   std::vector<std::string> overrides;  ///< applied to every row, after the spec's own
   bool dry_run = false;
+  bool collect = false;  ///< write table.md/table.csv from the finished runs; train nothing
 };
 int table(const TableArgs& a);
 

@@ -144,7 +144,7 @@ struct Config {
   PrepareConfig prepare;
   TrainConfig train;
   std::string device = "auto";  ///< cpu | cuda | auto
-  int64_t threads = 0;          ///< intra-op threads (0 = all cores)
+  int64_t threads = 0;          ///< intra-op threads (0 = every core this process may run on: its CPU affinity)
   std::string log_level = "info";
 
   /// Keys the file or --set gave explicitly, in order (not serialised): the method registry

@@ -8,7 +8,9 @@
 
 namespace cora {
 
-/// Sets intra-op threads (0 = all hardware threads). libtorch defaults to 1 here.
+/// The cores this process may run on (its CPU affinity: taskset, cgroups, Slurm binding).
+int64_t available_cores();
+/// Sets intra-op threads (0 = every core this process may run on). libtorch defaults to 1 here.
 void set_threads(int64_t threads);
 
 /// Intra-op threads in use.
