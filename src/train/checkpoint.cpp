@@ -47,7 +47,7 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
   files.emplace_back(run.ckpt("latest.safetensors"),
                      io::safetensors_bytes(run.ckpt("latest.safetensors"), latest, meta));
   latest.clear();
-  if (best) {
+  if (best && !best->empty()) {  // empty until the first evaluation: nothing selected yet
     meta["epoch"] = std::to_string(p.best_epoch);
     files.emplace_back(run.ckpt("best.safetensors"),
                        io::safetensors_bytes(run.ckpt("best.safetensors"), *best, meta));
@@ -74,7 +74,9 @@ Named load_checkpoint(const RunDir& run, const Named& params, Adam& opt, const P
     if (k.rfind("optim.", 0) == 0) os[k.substr(6)] = v;
   if (!params.empty()) opt.load_state(os);
   Named best;
-  if (!io::exists(run.ckpt("best.safetensors"))) return best;
+  // Stopped before its first evaluation: nothing was selected yet (a file from an older cora may
+  // hold no tensors), so there is no best to restore.
+  if (p.best_epoch < 0 || !io::exists(run.ckpt("best.safetensors"))) return best;
   auto b = io::load_safetensors(run.ckpt("best.safetensors"));
   for (const auto& [n, t] : params) {
     auto it = b.find(n);

@@ -204,27 +204,38 @@ TEST(Engine, SigtermCheckpointsMidEpochAndResumeEqualsAnUninterruptedRun) {
   Toy whole;
   RunDir a(t.file("a"));
   ASSERT_TRUE(Engine(whole, o, a).run(false).finished);
-  install_stop_signals();
-  // 8 steps an epoch (7 of 2 micro-batches, then 1): micro-batch 21 is in step 4 of epoch 1.
-  Toy stopped(/*raise_at=*/21);
-  RunDir b(t.file("b"));
-  auto msg = cora::testing::error_of([&] { Engine(stopped, o, b).run(false); });
-  EXPECT_NE(msg.find("SIGTERM stopped the run mid-epoch (step 12)"), std::string::npos) << msg;
-  EXPECT_EQ(stop_requested(), SIGTERM);
-  clear_stop_request();
-  std::signal(SIGTERM, SIG_DFL);
-  auto progress = b.read_progress();
-  ASSERT_TRUE(progress);
-  EXPECT_EQ(progress->step, 12);
-  EXPECT_EQ(progress->epoch, 0);
-  EXPECT_EQ(progress->epoch_step, 4);
-  EXPECT_FALSE(progress->done);
-  Toy resumed;
-  auto r = Engine(resumed, o, b).run(true);
-  ASSERT_TRUE(r.finished);
-  EXPECT_TRUE(torch::equal(resumed.w_, whole.w_)) << resumed.w_ << whole.w_;
+  // 8 steps an epoch (7 of 2 micro-batches, then 1). Micro-batch 21 is in step 3 of epoch 1 (a
+  // best exists); micro-batch 5 is in step 2 of epoch 0, before any evaluation selected a best.
+  struct Stop {
+    int64_t micro_batch, step, epoch, epoch_step;
+  };
+  for (const Stop& s : {Stop{21, 12, 0, 4}, Stop{5, 3, -1, 3}}) {
+    SCOPED_TRACE(s.micro_batch);
+    install_stop_signals();
+    Toy stopped(s.micro_batch);
+    RunDir b(t.file("b" + std::to_string(s.micro_batch)));
+    auto msg = cora::testing::error_of([&] { Engine(stopped, o, b).run(false); });
+    EXPECT_NE(msg.find("SIGTERM stopped the run mid-epoch (step " + std::to_string(s.step) + ")"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(stop_requested(), SIGTERM);
+    clear_stop_request();
+    std::signal(SIGTERM, SIG_DFL);
+    auto progress = b.read_progress();
+    ASSERT_TRUE(progress);
+    EXPECT_EQ(progress->step, s.step);
+    EXPECT_EQ(progress->epoch, s.epoch);
+    EXPECT_EQ(progress->epoch_step, s.epoch_step);
+    EXPECT_FALSE(progress->done);
+    EXPECT_EQ(io::exists(b.ckpt("best.safetensors")), s.epoch >= 0);
+    Toy resumed;
+    auto r = Engine(resumed, o, b).run(true);
+    ASSERT_TRUE(r.finished);
+    EXPECT_TRUE(torch::equal(resumed.w_, whole.w_)) << resumed.w_ << whole.w_;
+    auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+    EXPECT_EQ(lines(io::read_file(b.path() + "/metrics.jsonl")), 3);
+  }
   auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
-  EXPECT_EQ(lines(io::read_file(t.file("b/metrics.jsonl"))), 3);
   EXPECT_EQ(lines(io::read_file(t.file("a/metrics.jsonl"))), 3);
 }
 
