@@ -204,6 +204,8 @@ TEST(Engine, SigtermCheckpointsMidEpochAndResumeEqualsAnUninterruptedRun) {
   Toy whole;
   RunDir a(t.file("a"));
   ASSERT_TRUE(Engine(whole, o, a).run(false).finished);
+  auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  EXPECT_EQ(lines(io::read_file(t.file("a/metrics.jsonl"))), 3);
   // 8 steps an epoch (7 of 2 micro-batches, then 1). Micro-batch 21 is in step 3 of epoch 1 (a
   // best exists); micro-batch 5 is in step 2 of epoch 0, before any evaluation selected a best.
   struct Stop {
@@ -232,11 +234,8 @@ TEST(Engine, SigtermCheckpointsMidEpochAndResumeEqualsAnUninterruptedRun) {
     auto r = Engine(resumed, o, b).run(true);
     ASSERT_TRUE(r.finished);
     EXPECT_TRUE(torch::equal(resumed.w_, whole.w_)) << resumed.w_ << whole.w_;
-    auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
     EXPECT_EQ(lines(io::read_file(b.path() + "/metrics.jsonl")), 3);
   }
-  auto lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
-  EXPECT_EQ(lines(io::read_file(t.file("a/metrics.jsonl"))), 3);
 }
 
 }  // namespace
