@@ -65,16 +65,21 @@ double llm_forward_flops(const llm::LlamaConfig& lc, int64_t B, int64_t T, int64
   return lc.num_hidden_layers * (proj + attn + delta);
 }
 
-// Best of a few n×n×n fp32 GEMMs, in GFLOP/s.
-double matmul_peak(const torch::Device& d) {
-  const int64_t n = 1024;
-  auto a = torch::randn({n, n}, d), b = torch::randn({n, n}, d);
+// Best of a few n×n×n GEMMs in the dtype the benchmark computes in (bf16 on CUDA), in GFLOP/s,
+// after a warm-up (library initialisation); n large enough to fill a data-centre GPU.
+double matmul_peak(const torch::Device& d, torch::ScalarType dtype) {
+  const int64_t n = d.is_cuda() ? 8192 : 1024;
+  auto opt = torch::TensorOptions().device(d).dtype(dtype);
+  auto a = torch::randn({n, n}, opt), b = torch::randn({n, n}, opt);
+  auto sync = [&](const torch::Tensor& c) {
+    if (d.is_cuda()) torch::cuda::synchronize();
+    else (void)c.sum().item<float>();
+  };
+  sync(torch::mm(a, b));
   double best = 0;
   for (int r = 0; r < 5; ++r) {
     double t0 = now_seconds();
-    auto c = torch::mm(a, b);
-    if (d.is_cuda()) torch::cuda::synchronize();
-    else (void)c.sum().item<float>();
+    sync(torch::mm(a, b));
     best = std::max(best, 2.0 * n * n * n / (now_seconds() - t0) / 1e9);
   }
   return best;
@@ -116,7 +121,7 @@ json bench_llm(const config::Config& c) {
     }
     return best;
   };
-  double peak = matmul_peak(device);
+  double peak = matmul_peak(device, dtype);
   double tf = time_it(false), tb = time_it(true);
   // Backward through frozen weights costs one more matmul per projection (input gradients only).
   double fb_flops = 2.0 * fwd_flops;
@@ -211,7 +216,7 @@ json bench_method(const config::Config& c, bool training) {
   const double llm = llm_forward_flops(lc, B, T, c.cora.rank);
   // Training: the frozen LLM needs input gradients only (×2); the generator trains (×3).
   const double flops = training ? 2.0 * llm + 3.0 * gen : llm + gen;
-  const double peak = matmul_peak(device);
+  const double peak = matmul_peak(device, dtype);
   return {{"bench", training ? "train" : "eval"}, {"method", c.method}, {"device", device.str()},
           {"threads", current_threads()}, {"world", dist::world()}, {"batch", B},
           {"micro_batch", training && c.train.micro_batch_size > 0 ? c.train.micro_batch_size : B},
