@@ -47,7 +47,9 @@ void save_checkpoint(const RunDir& run, const Named& params, const Adam& opt, co
   files.emplace_back(run.ckpt("latest.safetensors"),
                      io::safetensors_bytes(run.ckpt("latest.safetensors"), latest, meta));
   latest.clear();
-  if (best && !best->empty()) {  // empty until the first evaluation: nothing selected yet
+  // Empty while training before the first evaluation (nothing selected yet); a run with no
+  // trained tensors (ICL) keeps its empty best, so its run directory stays complete.
+  if (best && (!best->empty() || params.empty())) {
     meta["epoch"] = std::to_string(p.best_epoch);
     files.emplace_back(run.ckpt("best.safetensors"),
                        io::safetensors_bytes(run.ckpt("best.safetensors"), *best, meta));
